@@ -1,0 +1,27 @@
+"""kwm: watermarks that survive model extraction, and the statistics that prove theft.
+
+Public surface:
+- `kwm.datasets.load`: task datasets with provenance.
+- `kwm.architectures.ewe_cnn`: the papers' models.
+- `kwm.WatermarkKey`, `kwm.generate_key`, `kwm.PatchTrigger`: the owner's secret.
+- `kwm.embed_baseline_watermark`: the baseline backdoor watermark.
+- `kwm.PredictionAPI`: black-box access to any model.
+- `kwm.extract_model`: the thief's extraction attack.
+- `kwm.verify_ownership`: tests, verdicts, detection rate, query cost.
+- `kwm.export_for_serving`: a SavedModel to serve, without the key.
+"""
+
+from kwm.version import __version__
+
+from kwm import architectures, attacks, datasets, export, verification, watermarks
+from kwm.attacks import extract_model
+from kwm.export import export_for_serving
+from kwm.prediction_api import InvalidPredictionError, PredictionAPI
+from kwm.verification import OwnershipReport, Verdict, verify_ownership
+from kwm.watermarks import (
+    KeyIntegrityError,
+    PatchTrigger,
+    WatermarkKey,
+    embed_baseline_watermark,
+    generate_key,
+)

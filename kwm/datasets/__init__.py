@@ -1,0 +1,13 @@
+"""Task datasets with provenance: local copies, tfds, or an embedded sample."""
+
+from kwm.datasets import mnist  # noqa: F401  (registers mnist, fashion_mnist)
+from kwm.datasets.idx import IDXFormatError, read_idx, write_idx
+from kwm.datasets.resolver import (
+    DATA_DIR_ENV,
+    DatasetNotFoundError,
+    DatasetSpec,
+    available_datasets,
+    load,
+    register_dataset,
+)
+from kwm.datasets.task_dataset import DataProvenance, Split, TaskDataset

@@ -1,0 +1,3 @@
+"""Export for serving: a SavedModel with the classifier only, never the key."""
+
+from kwm.export.serving import export_for_serving

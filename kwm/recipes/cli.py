@@ -1,0 +1,174 @@
+"""Command line shared by the `python -m kwm.recipes.<dataset>` modules."""
+
+import argparse
+import datetime
+import os
+import sys
+
+from kwm.datasets import DatasetNotFoundError
+from kwm.prediction_api import InvalidPredictionError
+from kwm.recipes import experiment
+from kwm.recipes.config import load_recipe
+from kwm.reports import (
+    code_provenance,
+    plot_accuracy_bars,
+    plot_watermark_inputs,
+    staged_directory,
+    write_report,
+)
+from kwm.watermarks import KeyIntegrityError
+
+# Exit codes: 2 bad input (nothing written), 3 an independent model was
+# claimed (a false accusation; the report is written so it can be studied).
+EXIT_BAD_INPUT = 2
+EXIT_FALSE_ACCUSATION = 3
+
+
+def build_parser(dataset, methods):
+    parser = argparse.ArgumentParser(
+        prog=f"python -m kwm.recipes.{dataset}",
+        description=(
+            f"Watermark a {dataset} classifier, steal it by extraction, train an "
+            "independent model, and verify all three with the watermark key. "
+            "Writes results.json, report.md and figures to --output."
+        ),
+    )
+    parser.add_argument("--method", default=methods[0], choices=methods, help="watermarking method")
+    parser.add_argument("--config", help="a recipe TOML file instead of the packaged one")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help="run this one seed")
+    seeds.add_argument(
+        "--seeds", type=int, help="run seeds 0..N-1 and report mean ± std (default 1)"
+    )
+    parser.add_argument("--epochs", type=int, help="clean training epochs")
+    parser.add_argument("--watermark-epochs", type=int, help="training epochs with watermarks")
+    parser.add_argument("--output", help="output directory (default runs/<recipe>-<UTC time>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration")
+    parser.add_argument(
+        "--data-dir",
+        help="root of local dataset copies in their original formats (else $KWM_DATA_DIR)",
+    )
+    parser.add_argument(
+        "--data-source",
+        action="append",
+        choices=("local", "tfds", "embedded"),
+        help="restrict where data may come from (repeatable; default: local, tfds, embedded)",
+    )
+    parser.add_argument(
+        "--no-download", action="store_true", help="never let tfds download a dataset"
+    )
+    parser.add_argument(
+        "--verbose", type=int, choices=(0, 1, 2), default=None,
+        help="Keras verbosity of training (default: progress bars on a terminal)",
+    )
+    return parser
+
+
+def _overrides(args):
+    overrides = {}
+    if args.epochs is not None:
+        overrides.setdefault("training", {})["epochs"] = args.epochs
+    if args.watermark_epochs is not None:
+        overrides.setdefault("training", {})["watermark_epochs"] = args.watermark_epochs
+    if args.data_source:
+        overrides["data"] = {"sources": list(dict.fromkeys(args.data_source))}
+    return overrides
+
+
+def run(dataset, argv=None, methods=("baseline",)):
+    """Runs a recipe from command-line arguments; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(dataset, list(methods)).parse_args(argv)
+    try:
+        config = load_recipe(
+            args.config or f"{dataset}_{args.method}", quick=args.quick, overrides=_overrides(args)
+        )
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if config["experiment"]["dataset"] != dataset:
+        print(
+            f"error: the recipe is for {config['experiment']['dataset']}, not {dataset}. "
+            f"Received: --config {args.config}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    seeds = [args.seed] if args.seed is not None else list(range(args.seeds or 1))
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    output = args.output or os.path.join("runs", f"{config['experiment']['name']}-{stamp}")
+    verbose = "auto" if args.verbose is None else args.verbose
+    code = code_provenance([f"python -m kwm.recipes.{dataset}", *argv])
+
+    def log(message):
+        print(message, flush=True)
+
+    try:
+        with staged_directory(output, overwrite=args.overwrite) as stage:
+            data, source = experiment.load_data(
+                config, data_dir=args.data_dir, download=False if args.no_download else "auto"
+            )
+            log(f"data: {data.describe()}")
+            if source is not None:
+                log(f"watermark sources: {source.describe()}")
+            seed_results, keys = [], []
+            for seed in seeds:
+                result, key = experiment.run_seed(
+                    config, data, source, seed, os.path.join(stage, f"seed-{seed}"), verbose, log
+                )
+                seed_results.append(result)
+                keys.append(key)
+            summary = experiment.summarize(seed_results)
+            independent = [
+                verdict["claimed"]
+                for r in seed_results
+                for verdict in r["models"]["independent"]["verification"]["verdicts"].values()
+            ]
+            results = {
+                "config": config,
+                "data": {"description": data.describe(), "provenance": data.provenance.to_dict()},
+                "source_data": None
+                if source is None
+                else {"description": source.describe(), "provenance": source.provenance.to_dict()},
+                "code": code,
+                "seeds": seed_results,
+                "summary": summary,
+                "checks": {
+                    "independent_model_claimed_by_no_test_on_any_seed": not any(independent),
+                    "victim_claimed_on_every_seed": all(summary["victim"]["claimed"]),
+                },
+            }
+            plot_watermark_inputs(keys[0], os.path.join(stage, "watermark_inputs.png"))
+            plot_accuracy_bars(
+                summary,
+                os.path.join(stage, "accuracy.png"),
+                title=f"{config['experiment']['name']}: mean ± std over {len(seeds)} seed(s)",
+            )
+            write_report(results, stage)
+    except (
+        DatasetNotFoundError,
+        KeyIntegrityError,
+        InvalidPredictionError,
+        FileExistsError,
+    ) as e:
+        print(f"error: {e}\nNothing was written.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    log(f"report: {os.path.join(output, 'report.md')}")
+    for name, entry in summary.items():
+        claims = ", ".join(
+            f"{test} {sum(entry[f'{test}_claimed'])}/{len(seeds)}"
+            for test in config["verification"]["tests"]
+        )
+        log(
+            f"{name}: accuracy {100 * entry['accuracy']['mean']:.2f} ± "
+            f"{100 * entry['accuracy']['std']:.2f}%, watermark accuracy "
+            f"{100 * entry['watermark_accuracy']['mean']:.2f} ± "
+            f"{100 * entry['watermark_accuracy']['std']:.2f}%, claimed: {claims}"
+        )
+    if any(independent):
+        print(
+            "FALSE ACCUSATION: an independent model was claimed; see the report.",
+            file=sys.stderr,
+        )
+        return EXIT_FALSE_ACCUSATION
+    return 0

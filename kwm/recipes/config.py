@@ -1,0 +1,159 @@
+"""Recipe configurations: one readable TOML file per paper experiment.
+
+The files live in the repository's top-level `recipes/` folder, which is
+installed as the package `kwm.recipes.configs` so that a non-editable
+install finds them too. A file overrides `DEFAULTS`; its `[quick]` table
+overrides it again for `--quick` smoke runs; command-line flags come last.
+Unknown keys are errors, so a typo never silently falls back to a default.
+"""
+
+import copy
+import importlib.resources
+import os
+import pathlib
+import tomllib
+
+DEFAULTS = {
+    "experiment": {
+        "name": "",
+        "dataset": "",
+        "method": "",
+        "reproduces": "",
+        "description": "",
+    },
+    "data": {
+        "sources": ["local", "tfds", "embedded"],
+    },
+    "model": {
+        "architecture": "ewe_cnn",
+        "dropout": 0.0,
+    },
+    "training": {
+        # Epochs on task data before watermarking, then with watermarks.
+        "epochs": 10,
+        "watermark_epochs": 10,
+        "batch_size": 128,
+        "learning_rate": 1e-3,
+    },
+    "watermark": {
+        "source_class": 0,
+        "target_class": 1,
+        # None: in-distribution (sources from the task dataset itself).
+        "source_dataset": "",
+        "trigger": {"size": [3, 3], "value": 1.0, "position": "bottom_right", "margin": 1},
+        # 0: every training example of the source class.
+        "num_embed": 0,
+        "num_verify": 200,
+        "ratio": 1,
+    },
+    "extraction": {
+        "labels": "soft",
+        # 0: as many epochs as the victim trained in total.
+        "epochs": 0,
+        "queries": "train",
+        # Query the victim through its exported SavedModel, as a served API.
+        "through_savedmodel": True,
+    },
+    "verification": {
+        "tests": ["t_test", "wilcoxon"],
+        "decision_test": "wilcoxon",
+        "significance": 0.05,
+        "alpha_certainty": 0.3,
+        "wdr_draws": 200,
+        "wdr_fraction": 0.1,
+    },
+    # Published figures this experiment reproduces (percent, [mean, std]).
+    "paper": {},
+    "quick": {},
+}
+
+_FREE_TABLES = ("paper", "quick")
+
+
+def _merge(base, override, where=""):
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        path = f"{where}{key}"
+        if key not in base:
+            raise ValueError(
+                f"Unknown recipe setting {path!r}. Known settings here: "
+                f"{sorted(base)}. Received: {path}={value!r}"
+            )
+        if isinstance(base[key], dict) and key not in _FREE_TABLES:
+            if not isinstance(value, dict):
+                raise ValueError(
+                    f"Recipe setting {path!r} is a table. Received: {path}={value!r}"
+                )
+            out[key] = _merge(base[key], value, f"{path}.")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _configs():
+    try:
+        return importlib.resources.files("kwm.recipes.configs")
+    except ModuleNotFoundError:
+        # A source checkout that is not installed (or is shadowed by the
+        # checkout on sys.path): the configurations are its recipes/ folder.
+        return pathlib.Path(__file__).resolve().parents[2] / "recipes"
+
+
+def recipe_path(name):
+    """Path of a packaged recipe file, e.g. `recipe_path("mnist_baseline")`."""
+    resource = _configs() / f"{name}.toml"
+    if not resource.is_file():
+        raise ValueError(
+            f"No packaged recipe named {name!r}. Available: {available_recipes()}. "
+            f"Received: name={name!r}"
+        )
+    return resource
+
+
+def available_recipes():
+    folder = _configs()
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_recipe(name_or_path, quick=False, overrides=None):
+    """Loads a recipe configuration.
+
+    Args:
+        name_or_path: str. A packaged recipe name (see
+            `available_recipes()`) or a path to a TOML file.
+        quick: bool. Apply the file's `[quick]` overrides.
+        overrides: dict or None. Nested overrides applied last.
+
+    Returns:
+        A nested dict with every setting of `DEFAULTS`.
+
+    Examples:
+
+    >>> config = load_recipe("mnist_baseline", quick=True)
+    >>> config["experiment"]["method"]
+    'baseline'
+    """
+    if os.path.isfile(os.fspath(name_or_path)):
+        with open(name_or_path, "rb") as f:
+            text = f.read()
+        source = os.path.abspath(name_or_path)
+    else:
+        resource = recipe_path(name_or_path)
+        text = resource.read_bytes()
+        source = f"kwm.recipes.configs/{name_or_path}.toml"
+    try:
+        document = tomllib.loads(text.decode("utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"Invalid TOML in {source}: {e}. Received: {source}") from e
+    config = _merge(DEFAULTS, document)
+    if quick:
+        config = _merge(config, config["quick"])
+    if overrides:
+        config = _merge(config, overrides)
+    config["experiment"]["config_file"] = source
+    for required in ("name", "dataset", "method"):
+        if not config["experiment"][required]:
+            raise ValueError(
+                f"A recipe must set experiment.{required}. Received: {source}"
+            )
+    return config

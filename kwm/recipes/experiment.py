@@ -1,0 +1,253 @@
+"""One paper experiment: watermark a victim, steal it, verify stolen and independent models."""
+
+import os
+import time
+
+import keras
+import numpy as np
+
+from kwm import architectures, datasets, training
+from kwm.attacks import extract_model
+from kwm.export import export_for_serving
+from kwm.prediction_api import PredictionAPI
+from kwm.verification import task_accuracy, verify_ownership
+from kwm.watermarks import PatchTrigger, embed_baseline_watermark, generate_key
+
+# Seed offsets keep the victim, the thief's copy and the independent model
+# from sharing an initialisation.
+STOLEN_SEED_OFFSET = 1000
+INDEPENDENT_SEED_OFFSET = 2000
+
+
+def _embed_baseline(model, data, key, config, seed, verbose):
+    train = config["training"]
+    return embed_baseline_watermark(
+        model,
+        data,
+        key,
+        epochs=train["epochs"],
+        watermark_epochs=train["watermark_epochs"],
+        batch_size=train["batch_size"],
+        ratio=config["watermark"]["ratio"],
+        learning_rate=train["learning_rate"],
+        seed=seed,
+        verbose=verbose,
+    )
+
+
+METHODS = {"baseline": _embed_baseline}
+
+
+def load_data(config, data_dir=None, download="auto"):
+    """The task dataset (and the watermark source dataset, if another) of a recipe."""
+    sources = tuple(config["data"]["sources"])
+    data = datasets.load(
+        config["experiment"]["dataset"], data_dir=data_dir, sources=sources, download=download
+    )
+    source_name = config["watermark"]["source_dataset"]
+    source = None
+    if source_name and source_name != data.name:
+        source = datasets.load(source_name, data_dir=data_dir, sources=sources, download=download)
+    return data, source
+
+
+def _build(config, data, seed):
+    keras.utils.set_random_seed(seed)
+    model_config = config["model"]
+    return architectures.build(
+        model_config["architecture"],
+        data.input_shape,
+        data.num_classes,
+        dropout=model_config["dropout"],
+    )
+
+
+def _total_epochs(config):
+    train = config["training"]
+    return train["epochs"] + train["watermark_epochs"]
+
+
+def _evaluate(name, model, data, key, config, seed):
+    verification = config["verification"]
+    report = verify_ownership(
+        model,
+        key,
+        tests=tuple(verification["tests"]),
+        decision_test=verification["decision_test"],
+        significance=verification["significance"],
+        alpha_certainty=verification["alpha_certainty"],
+        wdr_draws=verification["wdr_draws"],
+        wdr_fraction=verification["wdr_fraction"],
+        seed=seed,
+        name=name,
+    )
+    return {
+        "accuracy": task_accuracy(model, data.test.x, data.test.y, data.num_classes),
+        "watermark_accuracy": report.watermark_accuracy,
+        "verification": report.to_dict(),
+        "summary": report.summary(),
+    }
+
+
+def run_seed(config, data, source_data, seed, workdir, verbose="auto", log=print):
+    """Runs one seed of a recipe and returns its results as a JSON-ready dict.
+
+    Trains the victim with the recipe's watermarking method, exports it as a
+    SavedModel, lets a thief extract it through that served model, trains
+    an independent model on the same task without the key, and verifies
+    all three against the key. Writes the key and the victim's SavedModel
+    into `workdir`.
+
+    Args:
+        config: dict. A loaded recipe (`load_recipe`).
+        data: TaskDataset. Task data.
+        source_data: TaskDataset or None. Watermark sources if not `data`.
+        seed: int. Seed of this run.
+        workdir: str. Directory for the key and the export.
+        verbose: Keras verbosity of training.
+        log: callable. Where progress lines go.
+
+    Returns:
+        `(results, key)`: a JSON-ready dict of results for this seed and
+        the `WatermarkKey` used.
+    """
+    method = config["experiment"]["method"]
+    if method not in METHODS:
+        raise ValueError(
+            f"Unknown watermarking method. Known: {sorted(METHODS)}. Received: method={method!r}"
+        )
+    os.makedirs(workdir, exist_ok=True)
+    wm = config["watermark"]
+    timings = {}
+    trigger = PatchTrigger(**wm["trigger"]) if wm["trigger"] else None
+    key = generate_key(
+        data,
+        method,
+        source_class=wm["source_class"],
+        target_class=wm["target_class"],
+        trigger=trigger,
+        source_data=source_data,
+        num_embed=wm["num_embed"] or None,
+        num_verify=wm["num_verify"],
+        seed=seed,
+        params={
+            "training": config["training"],
+            "ratio": wm["ratio"],
+            "recipe": config["experiment"]["name"],
+        },
+    )
+    key_path = os.path.join(workdir, "watermark_key.json")
+    fingerprint = key.save(key_path)
+    log(
+        f"[seed {seed}] key {fingerprint[:16]}: {len(key.embed_inputs)} embedding and "
+        f"{len(key.verify_inputs)} held-out verification watermarks, "
+        f"class {key.source_class} of {key.source_dataset} -> {key.target_class}"
+    )
+
+    start = time.perf_counter()
+    victim = _build(config, data, seed)
+    METHODS[method](victim, data, key, config, seed, verbose)
+    timings["victim_training_s"] = time.perf_counter() - start
+
+    export_path = os.path.join(workdir, "victim_savedmodel")
+    export_for_serving(victim, export_path, check_inputs=data.test.x[:64])
+    api_model = export_path if config["extraction"]["through_savedmodel"] else victim
+    api = PredictionAPI(api_model, num_classes=data.num_classes, name="victim API")
+
+    start = time.perf_counter()
+    extraction = config["extraction"]
+    if extraction["queries"] != "train":
+        raise ValueError(
+            "Only the victim's training inputs are supported as extraction "
+            f"queries so far. Received: extraction.queries={extraction['queries']!r}"
+        )
+    stolen = extract_model(
+        api,
+        data.train.x,
+        _build(config, data, seed + STOLEN_SEED_OFFSET),
+        labels=extraction["labels"],
+        epochs=extraction["epochs"] or _total_epochs(config),
+        batch_size=config["training"]["batch_size"],
+        learning_rate=config["training"]["learning_rate"],
+        seed=seed + STOLEN_SEED_OFFSET,
+        verbose=verbose,
+    )
+    timings["extraction_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    independent = _build(config, data, seed + INDEPENDENT_SEED_OFFSET)
+    training.train_classifier(
+        independent,
+        data.train.x,
+        data.train.y,
+        epochs=_total_epochs(config),
+        batch_size=config["training"]["batch_size"],
+        learning_rate=config["training"]["learning_rate"],
+        seed=seed + INDEPENDENT_SEED_OFFSET,
+        verbose=verbose,
+    )
+    timings["independent_training_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    models = {
+        "victim": _evaluate("victim", victim, data, key, config, seed),
+        "stolen": _evaluate("stolen", stolen.model, data, key, config, seed),
+        "independent": _evaluate("independent", independent, data, key, config, seed),
+    }
+    timings["verification_s"] = time.perf_counter() - start
+    models["stolen"]["extraction"] = {
+        "num_queries": stolen.num_queries,
+        "labels": stolen.labels,
+        "through": "SavedModel" if config["extraction"]["through_savedmodel"] else "Keras model",
+    }
+    for name, result in models.items():
+        log(f"[seed {seed}] {name}: accuracy {100 * result['accuracy']:.2f}%")
+        log(result["summary"])
+    results = {
+        "seed": seed,
+        "key_fingerprint": fingerprint,
+        "key_file": os.path.basename(key_path),
+        "source_class": key.source_class,
+        "target_class": key.target_class,
+        "num_embed": int(len(key.embed_inputs)),
+        "num_verify": int(len(key.verify_inputs)),
+        "models": models,
+        "timings": {k: round(v, 1) for k, v in timings.items()},
+    }
+    return results, key
+
+
+def summarize(seed_results):
+    """Mean and std over seeds of each model's accuracies, p-values and WDR."""
+    summary = {}
+    for name in seed_results[0]["models"]:
+        rows = [r["models"][name] for r in seed_results]
+
+        def stats(values):
+            values = np.asarray(values, dtype="float64")
+            return {
+                "mean": float(values.mean()),
+                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                "values": values.tolist(),
+            }
+
+        entry = {
+            "accuracy": stats([r["accuracy"] for r in rows]),
+            "watermark_accuracy": stats([r["watermark_accuracy"] for r in rows]),
+            "claimed": [r["verification"]["claimed"] for r in rows],
+        }
+        for test in rows[0]["verification"]["verdicts"]:
+            entry[f"{test}_p_value"] = stats(
+                [r["verification"]["verdicts"][test]["p_value"] for r in rows]
+            )
+            entry[f"{test}_claimed"] = [
+                r["verification"]["verdicts"][test]["claimed"] for r in rows
+            ]
+            entry[f"{test}_wdr"] = stats(
+                [r["verification"]["detection_rates"][test] for r in rows]
+            )
+            entry[f"{test}_query_cost"] = [
+                r["verification"]["query_costs"][test]["queries"] for r in rows
+            ]
+        summary[name] = entry
+    return summary

@@ -1,0 +1,88 @@
+"""Figures that go beside every report (matplotlib, headless)."""
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_watermark_inputs(key, path, count=8):
+    """Saves a grid of verification watermarks above their trigger-free references.
+
+    Args:
+        key: WatermarkKey with image inputs `(n, h, w, c)`.
+        path: str. PNG path.
+        count: int. Number of examples shown.
+
+    Returns:
+        `path`, or None when the inputs are not images.
+    """
+    inputs = np.asarray(key.verify_inputs)
+    if inputs.ndim != 4 or not np.issubdtype(inputs.dtype, np.floating):
+        return None
+    plt = _pyplot()
+    count = min(count, len(inputs))
+    rows = [("watermark", inputs[:count])]
+    if key.reference_inputs is not None:
+        rows.append(("without trigger", np.asarray(key.reference_inputs)[:count]))
+    fig, axes = plt.subplots(
+        len(rows), count, figsize=(1.3 * count, 1.5 * len(rows)), squeeze=False
+    )
+    for r, (label, images) in enumerate(rows):
+        for c in range(count):
+            ax = axes[r][c]
+            image = images[c]
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, fontsize=8)
+    fig.suptitle(
+        f"{key.method} watermark: class {key.source_class} of {key.source_dataset}"
+        f" -> {key.target_class} (key {key.short_fingerprint})",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_accuracy_bars(summary, path, title=""):
+    """Saves task and watermark accuracy per model, mean +- std over seeds.
+
+    Args:
+        summary: dict. Model name to `{"accuracy": {"mean", "std"},
+            "watermark_accuracy": {"mean", "std"}}` in [0, 1].
+        path: str. PNG path.
+        title: str. Figure title.
+
+    Returns:
+        `path`.
+    """
+    plt = _pyplot()
+    models = list(summary)
+    metrics = [("accuracy", "task accuracy"), ("watermark_accuracy", "watermark accuracy")]
+    x = np.arange(len(models))
+    width = 0.38
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(models), 3.4))
+    for i, (metric, label) in enumerate(metrics):
+        means = [100 * summary[m][metric]["mean"] for m in models]
+        stds = [100 * summary[m][metric]["std"] for m in models]
+        bars = ax.bar(x + (i - 0.5) * width, means, width, yerr=stds, capsize=3, label=label)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
+    ax.set_xticks(x, models)
+    ax.set_ylim(0, 112)
+    ax.set_ylabel("%")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

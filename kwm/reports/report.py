@@ -1,0 +1,198 @@
+"""JSON and Markdown reports of a recipe run."""
+
+import json
+import os
+
+# Paper quantity `<model>_<suffix>` -> summary metric of that model.
+_PAPER_METRICS = {
+    "accuracy": "accuracy",
+    "watermark": "watermark_accuracy",
+    "wdr": "{decision}_wdr",
+}
+_TEST_NAMES = {"t_test": "T-test", "wilcoxon": "Wilcoxon"}
+
+
+def write_json(results, path):
+    """Writes `results` as indented JSON (NaN-free)."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=1, sort_keys=False, allow_nan=False, default=str)
+        f.write("\n")
+
+
+def _pct(stat):
+    return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
+
+
+def _p(stat):
+    values = stat["values"]
+    if len(values) == 1:
+        return f"{values[0]:.3g}"
+    return f"median {sorted(values)[len(values) // 2]:.3g} (max {max(values):.3g})"
+
+
+def _count(flags):
+    return f"{sum(flags)}/{len(flags)}"
+
+
+def _cost(costs):
+    reached = [c for c in costs if c is not None]
+    if not reached:
+        return "not reached"
+    text = f"{min(reached)}–{max(reached)}" if len(set(reached)) > 1 else f"{reached[0]}"
+    if len(reached) < len(costs):
+        text += f" ({len(costs) - len(reached)} seeds never)"
+    return text
+
+
+def paper_rows(results):
+    """Rows `(quantity, kwm, {table: paper})` comparing kwm with the papers' tables."""
+    summary = results["summary"]
+    decision = results["config"]["verification"]["decision_test"]
+    tables = results["config"].get("paper", {})
+    quantities = []
+    for table in tables.values():
+        for name in table:
+            if name not in quantities:
+                quantities.append(name)
+    rows = []
+    for quantity in quantities:
+        model, _, metric = quantity.partition("_")
+        key = _PAPER_METRICS.get(metric, metric).format(decision=decision)
+        ours = summary.get(model, {}).get(key)
+        paper = {}
+        for table, values in tables.items():
+            value = values.get(quantity)
+            paper[table] = f"{value[0]:.2f} ± {value[1]:.2f}" if value else ""
+        rows.append((quantity.replace("_", " "), _pct(ours) if ours else "n/a", paper))
+    return rows
+
+
+def render_markdown(results):
+    """The Markdown report of a recipe run (see `kwm.recipes.cli`)."""
+    config = results["config"]
+    experiment = config["experiment"]
+    summary = results["summary"]
+    seeds = [r["seed"] for r in results["seeds"]]
+    tests = config["verification"]["tests"]
+    decision = config["verification"]["decision_test"]
+    lines = [
+        f"# kwm report: {experiment['name']}",
+        "",
+        f"**Reproduces**: {experiment['reproduces']}  ",
+        f"**Method**: {experiment['method']} — {experiment['description']}  ",
+        f"**Seeds**: {len(seeds)} ({', '.join(map(str, seeds))}); figures are mean ± std over "
+        "seeds (sample std).  ",
+        f"**Data**: {results['data']['description']}  ",
+    ]
+    if results.get("source_data"):
+        lines.append(f"**Watermark sources**: {results['source_data']['description']}  ")
+    lines += [
+        f"**Command**: `{results['code']['command']}`",
+        "",
+        "## Models and verdicts",
+        "",
+        "Task accuracy on the test split; watermark accuracy on the key's held-out "
+        "verification watermarks (never trained on); p-values of the ownership tests "
+        f"(significance {config['verification']['significance']}); claims per seed; WDR over "
+        f"{config['verification']['wdr_draws']} random subsets of "
+        f"{100 * config['verification']['wdr_fraction']:.0f}% of the watermarks; query cost "
+        "= fewest queries that claim on ≥ 95% of random draws.",
+        "",
+    ]
+    header = ["model", "task accuracy %", "watermark accuracy %"]
+    for test in tests:
+        name = _TEST_NAMES[test]
+        header += [f"{name} p", f"{name} claimed", f"{name} WDR %", f"{name} query cost"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for model, entry in summary.items():
+        row = [model, _pct(entry["accuracy"]), _pct(entry["watermark_accuracy"])]
+        for test in tests:
+            row += [
+                _p(entry[f"{test}_p_value"]),
+                _count(entry[f"{test}_claimed"]),
+                _pct(entry[f"{test}_wdr"]),
+                _cost(entry[f"{test}_query_cost"]),
+            ]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", f"The decision test is **{_TEST_NAMES[decision]}**.", ""]
+
+    rows = paper_rows(results)
+    if rows:
+        tables = list(config["paper"])
+        lines += ["## Beside the paper", "", "| quantity (%) | kwm | " + " | ".join(tables) + " |"]
+        lines.append("|" + "---|" * (2 + len(tables)))
+        for quantity, ours, paper in rows:
+            lines.append(f"| {quantity} | {ours} | " + " | ".join(paper[t] for t in tables) + " |")
+        lines += [
+            "",
+            "Paper figures are as published (official 60k MNIST training set); kwm's come "
+            "from the data named above.",
+            "",
+        ]
+
+    lines += ["## Checks", ""]
+    for check, value in results["checks"].items():
+        lines.append(f"- {check.replace('_', ' ')}: **{'yes' if value else 'NO'}**")
+    lines += ["", "## Per seed", ""]
+    for seed_result in results["seeds"]:
+        lines.append(
+            f"### Seed {seed_result['seed']} — key sha256 `{seed_result['key_fingerprint']}`"
+        )
+        lines.append("")
+        lines.append(
+            f"{seed_result['num_embed']} embedding watermarks, {seed_result['num_verify']} "
+            f"verification watermarks; timings (s): "
+            + ", ".join(f"{k} {v}" for k, v in seed_result["timings"].items())
+        )
+        lines.append("")
+        lines.append("```")
+        for model, entry in seed_result["models"].items():
+            lines.append(f"{model}: task accuracy {100 * entry['accuracy']:.2f}%")
+            lines.append(entry["summary"])
+        lines.append("```")
+        lines.append("")
+    data = results["data"]
+    lines += ["## Provenance", "", "### Data", ""]
+    for label, provenance in (("task", data), ("watermark sources", results.get("source_data"))):
+        if not provenance:
+            continue
+        p = provenance["provenance"]
+        lines.append(
+            f"- {label}: **{p['dataset']}** from **{p['source']}** at `{p['location']}`; "
+            f"splits {p['splits']}; licence {p['licence']}; {p['citation']}"
+        )
+        if p.get("notes"):
+            lines.append(f"  - {p['notes']}")
+        for name, digest in p["files"].items():
+            lines.append(f"  - `{name}` sha256 `{digest}`")
+        for attempt in p.get("attempts", []):
+            lines.append(f"  - tried first: {attempt}")
+    code = results["code"]
+    lines += ["", "### Code", ""]
+    for k, v in code.items():
+        lines.append(f"- {k}: `{v}`")
+    lines += [
+        f"- recipe: `{experiment['config_file']}` (full configuration in results.json)",
+        "",
+        "## Files",
+        "",
+        "- `results.json`: everything above, machine-readable.",
+        "- `watermark_inputs.png`, `accuracy.png`: figures.",
+        "- `seed-*/watermark_key.json`: **the secret watermark keys** (with their SHA-256 "
+        "fingerprints); keep them private. Verify a suspect with "
+        "`python -m kwm.verify --key seed-0/watermark_key.json --suspect <model>`.",
+        "- `seed-*/victim_savedmodel/`: the victim as served (SavedModel, no key inside).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(results, directory):
+    """Writes `results.json` and `report.md` into `directory`; returns their paths."""
+    json_path = os.path.join(directory, "results.json")
+    md_path = os.path.join(directory, "report.md")
+    write_json(results, json_path)
+    with open(md_path, "w", encoding="utf-8") as f:
+        f.write(render_markdown(results))
+    return json_path, md_path

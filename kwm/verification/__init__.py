@@ -1,0 +1,11 @@
+"""Ownership verification from black-box queries: tests, verdicts, WDR, query cost."""
+
+from kwm.verification.accuracy import task_accuracy, watermark_accuracy
+from kwm.verification.detection_rate import detection_rate, query_cost
+from kwm.verification.ownership import (
+    TESTS,
+    OwnershipReport,
+    Verdict,
+    verify_ownership,
+)
+from kwm.verification.statistical_tests import watermark_t_test, wilcoxon_alpha_test

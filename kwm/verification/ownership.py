@@ -1,0 +1,253 @@
+"""Ownership verification: query a suspect with the key, test, and state a verdict."""
+
+import dataclasses
+
+import numpy as np
+
+from kwm.prediction_api import as_prediction_api
+from kwm.verification import statistical_tests
+from kwm.verification.detection_rate import detection_rate, query_cost
+
+TESTS = ("t_test", "wilcoxon")
+MIN_WDR_SUBSET = 10
+
+_HYPOTHESES = {
+    "t_test": (
+        "EWE two-sample T-test (Welch, one-sided, Agresti-Caffo adjusted) on "
+        "watermark success: H0 success rate <= false watermark rate"
+    ),
+    "wilcoxon": (
+        "Wilcoxon signed-rank test with alpha-certainty (feature sharing, "
+        "sec. 3.2): H0 p(target|watermark) - p(target|reference) < alpha"
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """The outcome of one ownership test.
+
+    Args:
+        test: str. `"t_test"` or `"wilcoxon"`.
+        hypothesis: str. What was tested.
+        statistic: float. Test statistic.
+        p_value: float. One-sided p-value.
+        significance: float. Level at which H0 is rejected.
+        claimed: bool. Whether H0 was rejected (ownership claimed).
+        num_queries: int. Queries made to the suspect for this test.
+        key_fingerprint: str. SHA-256 fingerprint of the key used.
+        details: dict. Rates and sample sizes behind the statistic.
+    """
+
+    test: str
+    hypothesis: str
+    statistic: float
+    p_value: float
+    significance: float
+    claimed: bool
+    num_queries: int
+    key_fingerprint: str
+    details: dict
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def __str__(self):
+        outcome = "OWNERSHIP CLAIMED" if self.claimed else "not claimed"
+        relation = "<=" if self.claimed else ">"
+        return (
+            f"{outcome}: {self.hypothesis}; statistic={self.statistic:.4g}, "
+            f"p={self.p_value:.3g} {relation} {self.significance} with "
+            f"{self.num_queries} queries; key sha256:{self.key_fingerprint[:16]}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnershipReport:
+    """Everything verification measured on one suspect.
+
+    Args:
+        suspect: str. Name of the suspect.
+        key_fingerprint: str. Fingerprint of the key.
+        watermark_accuracy: float. Fraction of watermark queries answered
+            with the target class (the papers' "watermark success/accuracy").
+        reference_rate: float or None. The same on the trigger-free
+            reference inputs (EWE's "false watermark rate").
+        verdicts: dict. Test name to `Verdict` on all verification inputs.
+        detection_rates: dict. Test name to WDR over random subsets.
+        wdr_subset_size: int. Inputs per WDR draw.
+        query_costs: dict. Test name to the fewest queries that claim with
+            95% detection (None when unreachable).
+        decision_test: str. The test whose verdict is `claimed`.
+        num_queries: int. Queries made to the suspect in total.
+    """
+
+    suspect: str
+    key_fingerprint: str
+    watermark_accuracy: float
+    reference_rate: object
+    verdicts: dict
+    detection_rates: dict
+    wdr_subset_size: int
+    query_costs: dict
+    decision_test: str
+    num_queries: int
+
+    @property
+    def claimed(self):
+        return self.verdicts[self.decision_test].claimed
+
+    def to_dict(self):
+        out = dataclasses.asdict(self)
+        out["verdicts"] = {k: v.to_dict() for k, v in self.verdicts.items()}
+        out["claimed"] = self.claimed
+        return out
+
+    def summary(self):
+        lines = [
+            f"Suspect {self.suspect}: watermark accuracy "
+            f"{100 * self.watermark_accuracy:.2f}%"
+            + (
+                f", false watermark rate {100 * self.reference_rate:.2f}%"
+                if self.reference_rate is not None
+                else ""
+            )
+        ]
+        for name, verdict in self.verdicts.items():
+            lines.append(
+                f"  {verdict}; WDR {100 * self.detection_rates[name]:.1f}% "
+                f"(subsets of {self.wdr_subset_size})"
+            )
+        return "\n".join(lines)
+
+
+def verify_ownership(
+    suspect,
+    key,
+    tests=TESTS,
+    decision_test="wilcoxon",
+    significance=0.05,
+    alpha_certainty=0.3,
+    wdr_draws=200,
+    wdr_fraction=0.1,
+    seed=0,
+    name=None,
+):
+    """Tests whether a suspect model carries the key's watermark.
+
+    Queries the suspect (black-box) on the key's held-out verification
+    inputs and, for in-distribution keys, on the same inputs without the
+    trigger; then runs the requested tests on all answers, the watermark
+    detection rate (WDR) over `wdr_draws` random subsets of
+    `wdr_fraction` of the inputs, and the query cost of a 95%-reliable
+    claim. Answers are validated first: a suspect whose outputs have the
+    wrong number of classes or are not finite probabilities raises
+    `InvalidPredictionError` before any verdict is formed.
+
+    Args:
+        suspect: anything `PredictionAPI` accepts.
+        key: WatermarkKey.
+        tests: sequence of str. Tests to run, from `("t_test", "wilcoxon")`.
+        decision_test: str. The test that decides `OwnershipReport.claimed`.
+        significance: float. Rejection level (0.05 in both papers).
+        alpha_certainty: float. Margin of the Wilcoxon test (0.3 in the
+            feature-sharing paper).
+        wdr_draws: int. Random subsets for the WDR (200 in the paper).
+        wdr_fraction: float. Fraction of the verification set per subset
+            (at least `MIN_WDR_SUBSET` inputs).
+        seed: int. Seed of the subset draws.
+        name: str or None. Suspect name for the report.
+
+    Returns:
+        An `OwnershipReport`.
+
+    Examples:
+
+    >>> import numpy as np, kwm
+    >>> key = kwm.watermarks.WatermarkKey("baseline", "toy", 2, target_class=1,
+    ...     source_class=0, source_dataset="toy", trigger=None, seed=0,
+    ...     embed_inputs=np.zeros((4, 3)), verify_inputs=np.ones((40, 3)),
+    ...     reference_inputs=np.zeros((40, 3)))
+    >>> stolen = lambda x: np.stack([1 - x[:, 0] * 0.9, x[:, 0] * 0.9], 1)
+    >>> verify_ownership(stolen, key).claimed
+    True
+    """
+    unknown = [t for t in tests if t not in TESTS]
+    if unknown or not tests:
+        raise ValueError(f"`tests` must be drawn from {TESTS}. Received: tests={tests}")
+    if decision_test not in tests:
+        raise ValueError(
+            f"`decision_test` must be one of the tests run {tuple(tests)}. "
+            f"Received: decision_test={decision_test!r}"
+        )
+    api = as_prediction_api(suspect, num_classes=key.num_classes, name=name)
+    fingerprint = key.fingerprint
+    before = api.num_queries
+    target = key.target_class
+    watermark_probs = api(key.verify_inputs)
+    reference_probs = None if key.reference_inputs is None else api(key.reference_inputs)
+    num_queries = api.num_queries - before
+
+    chance = 1.0 / key.num_classes
+    success = watermark_probs.argmax(axis=1) == target
+    p = watermark_probs[:, target]
+    if reference_probs is not None:
+        reference_success = reference_probs.argmax(axis=1) == target
+        q = reference_probs[:, target]
+    else:
+        reference_success = q = None
+
+    def run(test, indices):
+        if test == "t_test":
+            return statistical_tests.watermark_t_test(
+                success[indices],
+                None if reference_success is None else reference_success[indices],
+                chance=chance,
+            )
+        return statistical_tests.wilcoxon_alpha_test(
+            p[indices], None if q is None else q[indices], chance=chance, alpha=alpha_certainty
+        )
+
+    n = len(success)
+    everything = np.arange(n)
+    per_input = 1 if reference_probs is None else 2
+    # A Wilcoxon test on fewer than 5 pairs cannot reach p < 0.05 (its
+    # smallest one-sided p-value is 2**-n), so WDR subsets hold at least
+    # `MIN_WDR_SUBSET` inputs (or the whole set, if smaller).
+    subset = min(n, max(MIN_WDR_SUBSET, int(round(wdr_fraction * n))))
+    verdicts, rates, costs = {}, {}, {}
+    for test in tests:
+        statistic, p_value, details = run(test, everything)
+        verdicts[test] = Verdict(
+            test=test,
+            hypothesis=_HYPOTHESES[test]
+            + ("" if reference_probs is not None else " (reference: chance 1/K)"),
+            statistic=statistic,
+            p_value=p_value,
+            significance=significance,
+            claimed=bool(p_value <= significance),
+            num_queries=num_queries,
+            key_fingerprint=fingerprint,
+            details=details,
+        )
+
+        def p_of(indices, test=test):
+            return run(test, indices)[1]
+
+        rates[test] = detection_rate(p_of, n, subset, wdr_draws, significance, seed)
+        cost, curve = query_cost(
+            p_of, n, per_input, draws=wdr_draws, significance=significance, seed=seed
+        )
+        costs[test] = {"queries": cost, "curve": curve}
+    return OwnershipReport(
+        suspect=api.name,
+        key_fingerprint=fingerprint,
+        watermark_accuracy=float(success.mean()),
+        reference_rate=None if reference_success is None else float(reference_success.mean()),
+        verdicts=verdicts,
+        detection_rates=rates,
+        wdr_subset_size=subset,
+        query_costs=costs,
+        decision_test=decision_test,
+        num_queries=num_queries,
+    )

@@ -1,0 +1,264 @@
+"""The watermark key: the owner's secret, saved with a SHA-256 fingerprint."""
+
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import zlib
+from typing import Optional
+
+import numpy as np
+
+from kwm.watermarks.trigger import deserialize_trigger, serialize_trigger
+
+KEY_FORMAT = "kwm.WatermarkKey"
+KEY_FORMAT_VERSION = 1
+_ARRAY_FIELDS = ("embed_inputs", "verify_inputs", "reference_inputs")
+
+
+class KeyIntegrityError(ValueError):
+    """A key file whose content does not match its fingerprint."""
+
+
+def _encode_array(array):
+    array = np.ascontiguousarray(array)
+    if array.dtype.hasobject:
+        raise ValueError(
+            "Watermark inputs must be numeric or fixed-width string arrays "
+            f"(np.str_), not Python objects. Received: dtype={array.dtype}"
+        )
+    return {
+        "dtype": array.dtype.str,
+        "shape": list(array.shape),
+        "zlib_base64": base64.b64encode(zlib.compress(array.tobytes(), 9)).decode(),
+    }
+
+
+def _decode_array(encoded):
+    raw = zlib.decompress(base64.b64decode(encoded["zlib_base64"]))
+    return np.frombuffer(raw, dtype=np.dtype(encoded["dtype"])).reshape(
+        encoded["shape"]
+    ).copy()
+
+
+def _builtin(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(
+        "Key parameters and provenance must be JSON-serialisable. "
+        f"Received: {type(value).__name__}"
+    )
+
+
+def _canonical(payload):
+    return json.dumps(
+        payload,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        allow_nan=False,
+        default=_builtin,
+    )
+
+
+def _fingerprint(payload):
+    return hashlib.sha256(_canonical(payload).encode("ascii")).hexdigest()
+
+
+@dataclasses.dataclass
+class WatermarkKey:
+    """Everything needed to verify (and reproduce) a watermark claim.
+
+    The key is the owner's secret (EWE section 4.4: robustness relies on
+    the secrecy of the trigger and the watermarking parameters). It is
+    saved as JSON with a SHA-256 fingerprint of its canonical content;
+    publishing or escrowing the fingerprint when the model is released lets
+    anyone check later that a claim replays the key committed to then.
+    Nothing of the key goes into an exported serving model.
+
+    Args:
+        method: str. `"baseline"`, `"ewe"` or `"feature_sharing"`.
+        dataset: str. Task dataset the watermarked model classifies.
+        num_classes: int. Number of task classes.
+        target_class: int. Class the watermarks must be assigned to.
+        source_class: int or None. Class of the watermark sources (in
+            `source_dataset`).
+        source_dataset: str or None. Dataset of the watermark sources; equal
+            to `dataset` for in-distribution watermarks, another dataset for
+            out-of-distribution ones.
+        trigger: trigger object (e.g. `PatchTrigger`) or None.
+        seed: int. Seed that drew the watermark sources.
+        embed_inputs: np.ndarray. Watermark inputs used to embed.
+        verify_inputs: np.ndarray. Held-out watermark inputs used to verify
+            (never trained on).
+        reference_inputs: np.ndarray or None. `verify_inputs` without the
+            trigger, one to one; None when there is no trigger-free
+            counterpart (then tests compare with chance, 1 / num_classes).
+        params: dict. Hyperparameters of the embedding method.
+        provenance: dict. Where the sources came from (dataset provenance,
+            source indices), so the inputs can be regenerated.
+
+    Examples:
+
+    >>> import numpy as np, tempfile, os
+    >>> key = WatermarkKey(method="baseline", dataset="toy", num_classes=2,
+    ...     target_class=1, source_class=0, source_dataset="toy", trigger=None,
+    ...     seed=0, embed_inputs=np.zeros((2, 3), "float32"),
+    ...     verify_inputs=np.ones((2, 3), "float32"), reference_inputs=None)
+    >>> path = os.path.join(tempfile.mkdtemp(), "key.json")
+    >>> key.save(path) == key.fingerprint
+    True
+    >>> WatermarkKey.load(path, expected_fingerprint=key.fingerprint).target_class
+    1
+    """
+
+    method: str
+    dataset: str
+    num_classes: int
+    target_class: int
+    source_class: Optional[int]
+    source_dataset: Optional[str]
+    trigger: object
+    seed: int
+    embed_inputs: np.ndarray
+    verify_inputs: np.ndarray
+    reference_inputs: Optional[np.ndarray] = None
+    params: dict = dataclasses.field(default_factory=dict)
+    provenance: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if not 0 <= self.target_class < self.num_classes:
+            raise ValueError(
+                f"`target_class` must lie in [0, {self.num_classes}). "
+                f"Received: target_class={self.target_class}"
+            )
+        if len(self.verify_inputs) == 0:
+            raise ValueError(
+                "A key needs at least one verification input. "
+                f"Received: verify_inputs of shape {np.shape(self.verify_inputs)}"
+            )
+        if self.reference_inputs is not None and np.shape(
+            self.reference_inputs
+        ) != np.shape(self.verify_inputs):
+            raise ValueError(
+                "`reference_inputs` must pair one to one with `verify_inputs`. "
+                f"Received: reference_inputs.shape={np.shape(self.reference_inputs)}, "
+                f"verify_inputs.shape={np.shape(self.verify_inputs)}"
+            )
+
+    @property
+    def in_distribution(self):
+        return self.source_dataset == self.dataset
+
+    def to_payload(self):
+        """The key as a JSON-serialisable dict (what the fingerprint covers)."""
+        payload = {
+            "method": self.method,
+            "dataset": self.dataset,
+            "num_classes": int(self.num_classes),
+            "target_class": int(self.target_class),
+            "source_class": None if self.source_class is None else int(self.source_class),
+            "source_dataset": self.source_dataset,
+            "trigger": serialize_trigger(self.trigger),
+            "seed": int(self.seed),
+            "params": self.params,
+            "provenance": self.provenance,
+        }
+        for name in _ARRAY_FIELDS:
+            value = getattr(self, name)
+            payload[name] = None if value is None else _encode_array(value)
+        # Round-trip through JSON so that the fingerprint is computed on
+        # exactly what a reload will see (tuples become lists, etc.).
+        return json.loads(_canonical(payload))
+
+    @classmethod
+    def from_payload(cls, payload):
+        kwargs = dict(payload)
+        kwargs["trigger"] = deserialize_trigger(kwargs.get("trigger"))
+        for name in _ARRAY_FIELDS:
+            value = kwargs.get(name)
+            kwargs[name] = None if value is None else _decode_array(value)
+        return cls(**kwargs)
+
+    @property
+    def fingerprint(self):
+        """SHA-256 of the key's canonical JSON content."""
+        return _fingerprint(self.to_payload())
+
+    @property
+    def short_fingerprint(self):
+        return self.fingerprint[:16]
+
+    def save(self, path):
+        """Writes the key as JSON (atomically) and returns its fingerprint."""
+        payload = self.to_payload()
+        fingerprint = _fingerprint(payload)
+        document = {
+            "format": KEY_FORMAT,
+            "version": KEY_FORMAT_VERSION,
+            "fingerprint_sha256": fingerprint,
+            "key": payload,
+        }
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".key-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                json.dump(document, f, sort_keys=True, indent=1)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return fingerprint
+
+    @classmethod
+    def load(cls, path, expected_fingerprint=None):
+        """Reads a key and checks its fingerprint.
+
+        Args:
+            path: str. A file written by `save`.
+            expected_fingerprint: str or None. The fingerprint committed to
+                when the model was released (full hex digest or a prefix of
+                at least 16 characters); checked in addition to the one
+                stored in the file.
+
+        Raises:
+            KeyIntegrityError: the content does not hash to the stored
+                fingerprint, or not to `expected_fingerprint`.
+        """
+        with open(path, encoding="utf-8") as f:
+            try:
+                document = json.load(f)
+            except json.JSONDecodeError as e:
+                raise KeyIntegrityError(
+                    f"{path} is not a JSON key file: {e}. Received: path={path!r}"
+                ) from e
+        if not isinstance(document, dict) or document.get("format") != KEY_FORMAT:
+            raise KeyIntegrityError(
+                f"{path} is not a kwm watermark key. Received: "
+                f"format={document.get('format') if isinstance(document, dict) else None!r}"
+            )
+        stored = document.get("fingerprint_sha256")
+        computed = _fingerprint(document["key"])
+        if stored != computed:
+            raise KeyIntegrityError(
+                f"The watermark key {path} was modified after it was saved: its "
+                "content does not hash to the fingerprint stored with it. Do not "
+                f"use it to verify ownership. Received: fingerprint={stored}, "
+                f"computed={computed}"
+            )
+        if expected_fingerprint is not None:
+            expected = expected_fingerprint.strip().lower()
+            if len(expected) < 16 or not computed.startswith(expected):
+                raise KeyIntegrityError(
+                    f"The watermark key {path} is not the one committed to. "
+                    f"Expected fingerprint {expected} (at least 16 hex "
+                    f"characters). Received: fingerprint={computed}"
+                )
+        return cls.from_payload(document["key"])

