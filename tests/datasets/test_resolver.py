@@ -51,7 +51,8 @@ def test_mismatched_images_and_labels_are_an_error(tmp_path):
         datasets.load("mnist", data_dir=tmp_path, sources=("local",))
 
 
-def test_ambiguous_files_are_reported(tmp_path):
+def test_ambiguous_files_are_reported(tmp_path, monkeypatch):
+    monkeypatch.delenv("KWM_DATA_DIR", raising=False)
     folder = write_mnist_folder(tmp_path / "mnist", n_train=30)
     write_mnist_folder(folder, n_train=30, train_name="train-other")
     with pytest.raises(DatasetNotFoundError, match="several candidate train images"):
