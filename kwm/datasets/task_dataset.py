@@ -48,11 +48,6 @@ class Split:
         """Indices of the examples whose label is `label`."""
         return np.flatnonzero(self.y == label)
 
-    def take(self, indices):
-        """The examples at `indices`, as a new `Split`."""
-        indices = np.asarray(indices)
-        return Split(self.x[indices], self.y[indices])
-
 
 @dataclasses.dataclass(frozen=True)
 class DataProvenance:

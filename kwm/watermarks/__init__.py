@@ -1,6 +1,7 @@
 """Watermark keys, triggers, and the methods that embed them."""
 
 from kwm.watermarks.baseline import embed_baseline_watermark
+from kwm.watermarks.ewe_model import EWEModel
 from kwm.watermarks.key import KeyIntegrityError, WatermarkKey
 from kwm.watermarks.key_generation import generate_key
 from kwm.watermarks.schedule import watermark_schedule

@@ -1,0 +1,99 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kwm import architectures
+from kwm.losses import soft_nearest_neighbour_loss
+from kwm.watermarks import EWEModel
+
+LAYERS = ["relu1", "relu3"]
+
+
+def _model(weight=0.5, lr=0.1, t_lr=2.0):
+    keras.utils.set_random_seed(0)
+    classifier = architectures.ewe_cnn((8, 8, 1), num_classes=3)
+    model = EWEModel(classifier, LAYERS, snnl_weight=weight, temperatures=[0.5, 2.0],
+                     temperature_learning_rate=t_lr)
+    model.compile(optimizer=keras.optimizers.SGD(lr), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _batch():
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 8, 8, 1)).astype("float32")
+    return x, np.array([1, 1, 1, 1, 0, 0, 0, 0]), np.full(8, 2)
+
+
+def _expected_step(model, x, groups, y, watermark):
+    """One SGD step of Eq. 2 (or plain CE) and Algorithm 1 line 14, by hand."""
+    features = keras.Model(model.classifier.input,
+                           [model.classifier.get_layer(n).output for n in LAYERS]
+                           + [model.classifier.output])
+    temperatures = [tf.Variable(float(t.numpy())) for t in model.temperatures]
+    weights = model.classifier.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        *hidden, probabilities = features(x, training=True)
+        ce = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probabilities))
+        snnls = [tf.reduce_mean(soft_nearest_neighbour_loss(groups, h, t))
+                 for h, t in zip(hidden, temperatures)]
+        loss = ce - 0.5 * tf.add_n(snnls) if watermark else ce
+    new_weights = [w.numpy() - 0.1 * g.numpy() for w, g in zip(weights, tape.gradient(loss, weights))]
+    t_grads = tape.gradient(snnls, temperatures)
+    new_t = [t.numpy() - 2.0 * g.numpy() for t, g in zip(temperatures, t_grads)] if watermark \
+        else [t.numpy() for t in temperatures]
+    return new_weights, new_t, [float(s) for s in snnls]
+
+
+def test_watermark_batch_follows_equation_2_and_updates_temperatures():
+    model = _model()
+    x, groups, y = _batch()
+    expected_weights, expected_t, snnls = _expected_step(model, x, groups, y, watermark=True)
+    logs = model.train_on_batch((x, groups), y, return_dict=True)
+    for w, e in zip(model.classifier.trainable_variables, expected_weights):
+        np.testing.assert_allclose(w.numpy(), e, rtol=1e-4, atol=1e-6)
+    got_t = [float(t.numpy()) for t in model.temperatures]
+    np.testing.assert_allclose(got_t, expected_t, rtol=1e-4)
+    assert got_t != [0.5, 2.0]  # the temperatures did move
+    assert logs["snnl_relu1"] == pytest.approx(snnls[0], rel=1e-4)
+
+
+def test_task_batch_is_plain_cross_entropy_and_leaves_temperatures():
+    model = _model()
+    x, _, y = _batch()
+    expected_weights, _, _ = _expected_step(model, x, -np.ones(8, "int32"), y, watermark=False)
+    model.train_on_batch((x, -np.ones(8, "int32")), y)
+    for w, e in zip(model.classifier.trainable_variables, expected_weights):
+        np.testing.assert_allclose(w.numpy(), e, rtol=1e-4, atol=1e-6)
+    assert [float(t.numpy()) for t in model.temperatures] == [0.5, 2.0]
+    # Plain (x, y) batches are task batches too.
+    model.train_on_batch(x, y)
+    assert [float(t.numpy()) for t in model.temperatures] == [0.5, 2.0]
+
+
+def test_save_load_round_trip(tmp_path):
+    model = _model()
+    x, groups, y = _batch()
+    model.train_on_batch((x, groups), y)
+    config = json.dumps(model.get_config(), sort_keys=True)
+    restored = EWEModel.from_config(json.loads(config))
+    assert json.dumps(restored.get_config(), sort_keys=True).replace(
+        '"trainable": true', "") == config.replace('"trainable": true', "")
+    model.save(tmp_path / "ewe.keras")
+    loaded = keras.saving.load_model(tmp_path / "ewe.keras")
+    assert isinstance(loaded, EWEModel) and loaded.entangled_layers == LAYERS
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose([t.numpy() for t in loaded.temperatures],
+                               [t.numpy() for t in model.temperatures], rtol=1e-6)
+
+
+def test_errors():
+    classifier = architectures.ewe_cnn((8, 8, 1), num_classes=3)
+    with pytest.raises(ValueError, match="no layer named \\['conv9'\\]"):
+        EWEModel(classifier, ["conv9"])
+    with pytest.raises(ValueError, match="one positive temperature per entangled layer"):
+        EWEModel(classifier, LAYERS, temperatures=[1.0])
+    with pytest.raises(ValueError, match="distance"):
+        EWEModel(classifier, LAYERS, distance="l1")
