@@ -36,15 +36,29 @@ DEFAULTS = {
         "learning_rate": 1e-3,
     },
     "watermark": {
+        # -1 (both): the pair with the highest average cosine similarity (EWE sec. 4.2).
         "source_class": 0,
         "target_class": 1,
-        # None: in-distribution (sources from the task dataset itself).
+        # "": in-distribution (sources from the task dataset itself).
+        # trigger = {} for no trigger (out-of-distribution sources only).
         "source_dataset": "",
         "trigger": {"size": [3, 3], "value": 1.0, "position": "bottom_right", "margin": 1},
         # 0: every training example of the source class.
         "num_embed": 0,
         "num_verify": 200,
         "ratio": 1,
+    },
+    "ewe": {
+        # Layers whose outputs are entangled (EWE CNN: conv1, conv2, dense-128 after ReLU).
+        "layers": ["relu1", "relu2", "relu3"],
+        # w of Eq. 2 for a batch-mean cross-entropy (reference factor / batch size).
+        "snnl_weight": 0.0625,
+        # One initial temperature per layer, or one for all (Eq. 1: exp(-d / T)).
+        "temperatures": [100.0],
+        "temperature_learning_rate": 0.1,
+        "distance": "cosine",
+        # "snnl_gradient" (Algorithm 1) or "fixed" (watermark.trigger.position).
+        "trigger_placement": "snnl_gradient",
     },
     "extraction": {
         "labels": "soft",

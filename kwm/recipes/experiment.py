@@ -11,7 +11,14 @@ from kwm.attacks import extract_model
 from kwm.export import export_for_serving
 from kwm.prediction_api import PredictionAPI
 from kwm.verification import task_accuracy, verify_ownership
-from kwm.watermarks import PatchTrigger, embed_baseline_watermark, generate_key
+from kwm.watermarks import (
+    PatchTrigger,
+    embed_baseline_watermark,
+    embed_ewe_watermark,
+    ewe_trigger,
+    generate_key,
+    select_class_pair,
+)
 
 # Seed offsets keep the victim, the thief's copy and the independent model
 # from sharing an initialisation.
@@ -19,23 +26,112 @@ STOLEN_SEED_OFFSET = 1000
 INDEPENDENT_SEED_OFFSET = 2000
 
 
-def _embed_baseline(model, data, key, config, seed, verbose):
-    train = config["training"]
-    return embed_baseline_watermark(
-        model,
+def _key(data, source_data, config, seed, source_class, target_class, trigger):
+    wm = config["watermark"]
+    return generate_key(
+        data,
+        config["experiment"]["method"],
+        source_class=source_class,
+        target_class=target_class,
+        trigger=trigger,
+        source_data=source_data,
+        num_embed=wm["num_embed"] or None,
+        num_verify=wm["num_verify"],
+        seed=seed,
+        params={
+            "training": config["training"],
+            "ratio": wm["ratio"],
+            "ewe": config["ewe"] if config["experiment"]["method"] == "ewe" else None,
+            "recipe": config["experiment"]["name"],
+        },
+    )
+
+
+def _watermark_baseline(data, source_data, config, seed, verbose):
+    train, wm = config["training"], config["watermark"]
+    trigger = PatchTrigger(**wm["trigger"]) if wm["trigger"] else None
+    key = _key(data, source_data, config, seed, wm["source_class"], wm["target_class"], trigger)
+    victim = _build(config, data, seed)
+    embed_baseline_watermark(
+        victim,
         data,
         key,
         epochs=train["epochs"],
         watermark_epochs=train["watermark_epochs"],
         batch_size=train["batch_size"],
-        ratio=config["watermark"]["ratio"],
+        ratio=wm["ratio"],
         learning_rate=train["learning_rate"],
         seed=seed,
         verbose=verbose,
     )
+    return victim, key
 
 
-METHODS = {"baseline": _embed_baseline}
+def _watermark_ewe(data, source_data, config, seed, verbose):
+    train, wm, ewe = config["training"], config["watermark"], config["ewe"]
+    temperatures = ewe["temperatures"]
+    temperatures = temperatures[0] if len(temperatures) == 1 else temperatures
+    victim = _build(config, data, seed)
+    training.train_classifier(
+        victim, data.train.x, data.train.y, epochs=train["epochs"],
+        batch_size=train["batch_size"], learning_rate=train["learning_rate"],
+        seed=seed, verbose=verbose,
+    )
+    source_class, target_class = wm["source_class"], wm["target_class"]
+    if source_class < 0:
+        if source_data is not None:
+            raise ValueError(
+                "Automatic class pairs are for in-distribution watermarks. "
+                f"Received: source_class={source_class}, source_dataset={source_data.name!r}"
+            )
+        source_class, target_class, _ = select_class_pair(
+            data.train.x, data.train.y, data.num_classes
+        )
+    sources = data if source_data is None else source_data
+    trigger = None
+    if wm["trigger"]:
+        trigger = PatchTrigger(**wm["trigger"])
+        if ewe["trigger_placement"] == "snnl_gradient":
+            trigger = ewe_trigger(
+                victim,
+                sources.train.x[sources.train.indices_of(source_class)],
+                data.train.x[data.train.indices_of(target_class)],
+                ewe["layers"],
+                size=trigger.size,
+                value=trigger.value,
+                temperatures=temperatures,
+                distance=ewe["distance"],
+                seed=seed,
+            )
+        elif ewe["trigger_placement"] != "fixed":
+            raise ValueError(
+                "`ewe.trigger_placement` must be 'snnl_gradient' or 'fixed'. "
+                f"Received: {ewe['trigger_placement']!r}"
+            )
+    key = _key(data, source_data, config, seed, source_class, target_class, trigger)
+    embed_ewe_watermark(
+        victim,
+        data,
+        key,
+        ewe["layers"],
+        epochs=0,
+        watermark_epochs=train["watermark_epochs"],
+        snnl_weight=ewe["snnl_weight"],
+        temperatures=temperatures,
+        temperature_learning_rate=ewe["temperature_learning_rate"],
+        distance=ewe["distance"],
+        batch_size=train["batch_size"],
+        ratio=wm["ratio"],
+        learning_rate=train["learning_rate"],
+        seed=seed,
+        verbose=verbose,
+    )
+    return victim, key
+
+
+# A method trains a victim and returns it with the key it embedded (EWE
+# places its trigger on the partly trained victim, so the key comes second).
+METHODS = {"baseline": _watermark_baseline, "ewe": _watermark_ewe}
 
 
 def load_data(config, data_dir=None, download="auto"):
@@ -117,37 +213,18 @@ def run_seed(config, data, source_data, seed, workdir, verbose="auto", log=print
             f"Unknown watermarking method. Known: {sorted(METHODS)}. Received: method={method!r}"
         )
     os.makedirs(workdir, exist_ok=True)
-    wm = config["watermark"]
     timings = {}
-    trigger = PatchTrigger(**wm["trigger"]) if wm["trigger"] else None
-    key = generate_key(
-        data,
-        method,
-        source_class=wm["source_class"],
-        target_class=wm["target_class"],
-        trigger=trigger,
-        source_data=source_data,
-        num_embed=wm["num_embed"] or None,
-        num_verify=wm["num_verify"],
-        seed=seed,
-        params={
-            "training": config["training"],
-            "ratio": wm["ratio"],
-            "recipe": config["experiment"]["name"],
-        },
-    )
+    start = time.perf_counter()
+    victim, key = METHODS[method](data, source_data, config, seed, verbose)
+    timings["victim_training_s"] = time.perf_counter() - start
     key_path = os.path.join(workdir, "watermark_key.json")
     fingerprint = key.save(key_path)
     log(
         f"[seed {seed}] key {fingerprint[:16]}: {len(key.embed_inputs)} embedding and "
         f"{len(key.verify_inputs)} held-out verification watermarks, "
         f"class {key.source_class} of {key.source_dataset} -> {key.target_class}"
+        + (f", trigger {key.trigger}" if key.trigger is not None else "")
     )
-
-    start = time.perf_counter()
-    victim = _build(config, data, seed)
-    METHODS[method](victim, data, key, config, seed, verbose)
-    timings["victim_training_s"] = time.perf_counter() - start
 
     export_path = os.path.join(workdir, "victim_savedmodel")
     export_for_serving(victim, export_path, check_inputs=data.test.x[:64])

@@ -10,7 +10,7 @@ import sys
 
 from kwm.recipes import cli
 
-METHODS = ("baseline",)
+METHODS = ("baseline", "ewe")
 
 
 def main(argv=None):

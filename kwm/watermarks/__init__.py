@@ -1,6 +1,13 @@
 """Watermark keys, triggers, and the methods that embed them."""
 
 from kwm.watermarks.baseline import embed_baseline_watermark
+from kwm.watermarks.ewe import embed_ewe_watermark, ewe_trigger
+from kwm.watermarks.ewe_generation import (
+    class_similarity,
+    select_class_pair,
+    snnl_input_gradient,
+    trigger_position,
+)
 from kwm.watermarks.ewe_model import EWEModel
 from kwm.watermarks.key import KeyIntegrityError, WatermarkKey
 from kwm.watermarks.key_generation import generate_key

@@ -1,0 +1,132 @@
+"""Entangled Watermark Embedding (EWE): trigger placement and the watermarking phase."""
+
+import numpy as np
+
+from kwm import training
+from kwm.watermarks.ewe_generation import snnl_input_gradient, trigger_position
+from kwm.watermarks.ewe_model import EWEModel
+from kwm.watermarks.schedule import watermark_schedule
+from kwm.watermarks.trigger import PatchTrigger
+
+
+def ewe_trigger(
+    model,
+    source_x,
+    target_x,
+    layers,
+    size=(3, 3),
+    value=1.0,
+    temperatures=100.0,
+    distance="cosine",
+    max_candidates=1024,
+    seed=0,
+):
+    """A patch trigger placed where the SNNL input gradient is largest (Algorithm 1, lines 1-2).
+
+    Args:
+        model: keras.Model. The classifier after clean training.
+        source_x: np.ndarray. Watermark sources (source-class inputs, of
+            the task or of an out-of-distribution dataset).
+        target_x: np.ndarray. Task inputs of the target class.
+        layers: sequence of str. Entangled layer names.
+        size: tuple. Trigger height and width.
+        value: float. Trigger pixel value.
+        temperatures: float or sequence. SNNL temperatures.
+        distance: `"cosine"` or `"euclidean"`.
+        max_candidates: int. Sources averaged over (a random subset).
+        seed: int. Seed of that subset.
+
+    Returns:
+        A `PatchTrigger` with a concrete position.
+    """
+    rng = np.random.default_rng(seed)
+    sources = source_x[rng.permutation(len(source_x))[:max_candidates]]
+    targets = target_x[rng.permutation(len(target_x))]
+    gradient = snnl_input_gradient(model, layers, sources, targets, temperatures, distance)
+    return PatchTrigger(size=size, value=value, position=trigger_position(gradient, size))
+
+
+def embed_ewe_watermark(
+    model,
+    data,
+    key,
+    layers,
+    epochs=0,
+    watermark_epochs=10,
+    snnl_weight=0.0625,
+    temperatures=100.0,
+    temperature_learning_rate=0.1,
+    distance="cosine",
+    batch_size=128,
+    ratio=1,
+    learning_rate=1e-3,
+    seed=0,
+    verbose="auto",
+    callbacks=None,
+):
+    """Trains `model` with EWE: optional clean epochs, then entangled watermark batches.
+
+    The EWE reference schedule: `epochs` of task data, then
+    `watermark_epochs` in which every `ratio + 1`-th batch is a watermark
+    batch trained on Eq. 2 by `EWEModel` (see its docstring for the weight
+    convention). Pass `epochs=0` when the model is already trained on the
+    task (as when its trigger was placed with `ewe_trigger`).
+
+    Args:
+        model: keras.Model. Classifier outputting probabilities.
+        data: TaskDataset. Task data.
+        key: WatermarkKey. Its `embed_inputs` are the watermarks.
+        layers: sequence of str. Entangled layer names.
+        epochs: int. Clean epochs first.
+        watermark_epochs: int. EWE epochs.
+        snnl_weight, temperatures, temperature_learning_rate, distance:
+            `EWEModel` arguments.
+        batch_size: int. Batch size.
+        ratio: int. Task batches per watermark batch (`r`).
+        learning_rate: float. Adam learning rate.
+        seed: int. Seed of shuffling.
+        verbose: Keras verbosity.
+        callbacks: list of keras callbacks.
+
+    Returns:
+        `(ewe_model, history)`: the trained `EWEModel` (its `classifier` is
+        `model`, trained in place) and the `History` of the EWE phase.
+    """
+    if epochs:
+        training.train_classifier(
+            model, data.train.x, data.train.y, epochs=epochs, batch_size=batch_size,
+            learning_rate=learning_rate, seed=seed, verbose=verbose, callbacks=callbacks,
+        )
+    ewe_model = EWEModel(
+        model,
+        layers,
+        snnl_weight=snnl_weight,
+        temperatures=temperatures,
+        temperature_learning_rate=temperature_learning_rate,
+        distance=distance,
+    )
+    ewe_model.compile(
+        optimizer=training.adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    dataset, steps = watermark_schedule(
+        data.train.x,
+        data.train.y,
+        key.embed_inputs,
+        data.train.x[data.train.indices_of(key.target_class)],
+        key.target_class,
+        batch_size=batch_size,
+        ratio=ratio,
+        seed=seed,
+        with_groups=True,
+    )
+    history = ewe_model.fit(
+        dataset,
+        epochs=watermark_epochs,
+        steps_per_epoch=steps,
+        shuffle=False,
+        verbose=verbose,
+        callbacks=callbacks,
+    )
+    return ewe_model, history
