@@ -150,6 +150,7 @@ def run(dataset, argv=None, methods=("baseline",)):
         KeyIntegrityError,
         InvalidPredictionError,
         FileExistsError,
+        ValueError,  # configurations the data cannot satisfy (classes, sizes)
     ) as e:
         print(f"error: {e}\nNothing was written.", file=sys.stderr)
         return EXIT_BAD_INPUT
