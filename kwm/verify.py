@@ -32,6 +32,7 @@ def main(argv=None):
     parser.add_argument("--decision-test", default="wilcoxon", choices=TESTS)
     parser.add_argument("--significance", type=float, default=0.05)
     parser.add_argument("--alpha-certainty", type=float, default=0.3)
+    parser.add_argument("--t-test-margin", type=float, default=0.1)
     parser.add_argument("--output", help="write the report as JSON here")
     args = parser.parse_args(argv)
     try:
@@ -43,6 +44,7 @@ def main(argv=None):
             decision_test=args.decision_test,
             significance=args.significance,
             alpha_certainty=args.alpha_certainty,
+            t_test_margin=args.t_test_margin,
         )
     except (KeyIntegrityError, InvalidPredictionError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

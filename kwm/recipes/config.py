@@ -73,6 +73,8 @@ DEFAULTS = {
         "decision_test": "wilcoxon",
         "significance": 0.05,
         "alpha_certainty": 0.3,
+        # Rate difference the T-test must exceed (EWE's 10% false-watermark bound).
+        "t_test_margin": 0.1,
         "wdr_draws": 200,
         "wdr_fraction": 0.1,
     },

@@ -172,6 +172,7 @@ def _evaluate(name, model, data, key, config, seed):
         decision_test=verification["decision_test"],
         significance=verification["significance"],
         alpha_certainty=verification["alpha_certainty"],
+        t_test_margin=verification["t_test_margin"],
         wdr_draws=verification["wdr_draws"],
         wdr_fraction=verification["wdr_fraction"],
         seed=seed,
@@ -191,8 +192,8 @@ def run_seed(config, data, source_data, seed, workdir, verbose="auto", log=print
     Trains the victim with the recipe's watermarking method, exports it as a
     SavedModel, lets a thief extract it through that served model, trains
     an independent model on the same task without the key, and verifies
-    all three against the key. Writes the key and the victim's SavedModel
-    into `workdir`.
+    all three against the key. Writes the key and the three models (as
+    SavedModels) into `workdir`.
 
     Args:
         config: dict. A loaded recipe (`load_recipe`).
@@ -264,6 +265,11 @@ def run_seed(config, data, source_data, seed, workdir, verbose="auto", log=print
         verbose=verbose,
     )
     timings["independent_training_s"] = time.perf_counter() - start
+
+    # The suspects are saved as served, so that every verdict can be replayed
+    # with `python -m kwm.verify --key ... --suspect ...`.
+    export_for_serving(stolen.model, os.path.join(workdir, "stolen_savedmodel"))
+    export_for_serving(independent, os.path.join(workdir, "independent_savedmodel"))
 
     start = time.perf_counter()
     models = {

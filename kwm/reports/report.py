@@ -182,7 +182,9 @@ def render_markdown(results):
         "- `seed-*/watermark_key.json`: **the secret watermark keys** (with their SHA-256 "
         "fingerprints); keep them private. Verify a suspect with "
         "`python -m kwm.verify --key seed-0/watermark_key.json --suspect <model>`.",
-        "- `seed-*/victim_savedmodel/`: the victim as served (SavedModel, no key inside).",
+        "- `seed-*/victim_savedmodel/`: the victim as served (SavedModel, no key inside); "
+        "`stolen_savedmodel/`, `independent_savedmodel/`: the suspects, so that each verdict "
+        "can be replayed with `python -m kwm.verify`.",
         "",
     ]
     return "\n".join(lines)

@@ -14,11 +14,11 @@ MIN_WDR_SUBSET = 10
 _HYPOTHESES = {
     "t_test": (
         "EWE two-sample T-test (Welch, one-sided, Agresti-Caffo adjusted) on "
-        "watermark success: H0 success rate <= false watermark rate"
+        "watermark success: H0 success rate - false watermark rate <= {margin}"
     ),
     "wilcoxon": (
         "Wilcoxon signed-rank test with alpha-certainty (feature sharing, "
-        "sec. 3.2): H0 p(target|watermark) - p(target|reference) < alpha"
+        "sec. 3.2): H0 p(target|watermark) - p(target|reference) < {alpha}"
     ),
 }
 
@@ -128,6 +128,7 @@ def verify_ownership(
     decision_test="wilcoxon",
     significance=0.05,
     alpha_certainty=0.3,
+    t_test_margin=0.1,
     wdr_draws=200,
     wdr_fraction=0.1,
     seed=0,
@@ -152,6 +153,8 @@ def verify_ownership(
         significance: float. Rejection level (0.05 in both papers).
         alpha_certainty: float. Margin of the Wilcoxon test (0.3 in the
             feature-sharing paper).
+        t_test_margin: float. Margin of the T-test over the false watermark
+            rate (EWE's conservative 10% bound; see `watermark_t_test`).
         wdr_draws: int. Random subsets for the WDR (200 in the paper).
         wdr_fraction: float. Fraction of the verification set per subset
             (at least `MIN_WDR_SUBSET` inputs).
@@ -203,6 +206,7 @@ def verify_ownership(
                 success[indices],
                 None if reference_success is None else reference_success[indices],
                 chance=chance,
+                margin=t_test_margin,
             )
         return statistical_tests.wilcoxon_alpha_test(
             p[indices], None if q is None else q[indices], chance=chance, alpha=alpha_certainty
@@ -220,7 +224,7 @@ def verify_ownership(
         statistic, p_value, details = run(test, everything)
         verdicts[test] = Verdict(
             test=test,
-            hypothesis=_HYPOTHESES[test]
+            hypothesis=_HYPOTHESES[test].format(margin=t_test_margin, alpha=alpha_certainty)
             + ("" if reference_probs is not None else " (reference: chance 1/K)"),
             statistic=statistic,
             p_value=p_value,

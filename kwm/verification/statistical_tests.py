@@ -13,24 +13,29 @@ _TIE_TOLERANCE = 1e-6
 _EXACT_MAX_N = 50  # scipy's own limit for its exact signed-rank test
 
 
-def watermark_t_test(success, reference_success=None, chance=None):
+def watermark_t_test(success, reference_success=None, chance=None, margin=0.1):
     """EWE's T-test: is the watermark success rate above the false watermark rate?
 
     EWE section 4.3.4 (Fig. 7) claims ownership with a two-sample T-test
     between the *watermark success rate* (watermark inputs classified as the
     target) and the *false watermark rate* (the same inputs without the
-    trigger classified as the target). kwm runs Welch's one-sided test
-    (H1: success rate > false rate) on the per-query success indicators
-    with the Agresti-Caffo adjustment - one pseudo-success and one
-    pseudo-failure added to each sample - because raw 0/1 samples are often
-    constant (a perfect victim answers all ones against all zeros) and the
-    unadjusted statistic is then undefined. The adjustment also keeps a
-    claim from resting on a handful of queries: with one query per sample
-    the p-value is 0.22.
+    trigger classified as the target), taking "10%, a conservative upper
+    bound on the false watermark rate" as what a model without the
+    watermark may show. kwm tests H0 `success - false <= margin` against
+    H1 `success - false > margin` with `margin = 0.1` by default: a trigger
+    can push a few percent of inputs into the target class of *any* model
+    (measured: 2.0% vs 0.0% for an independent Fashion-MNIST model, which
+    a margin-free test claims at p = 0.05), and a claim must not rest on
+    that. `margin=0` gives the plain test.
 
-    Without reference inputs (out-of-distribution watermarks with no
-    trigger-free counterpart) the success rate is compared with `chance`
-    by the one-sample version of the same test.
+    The statistic is Welch's, on the per-query 0/1 success indicators with
+    the Agresti-Caffo adjustment (one pseudo-success and one pseudo-failure
+    added to each sample): raw samples are often constant (a perfect victim
+    answers all ones against all zeros) and the unadjusted statistic is then
+    undefined; the adjustment also keeps a claim from resting on a handful
+    of queries. Without reference inputs (out-of-distribution watermarks
+    with no trigger-free counterpart) the success rate is compared with
+    `chance + margin` by the one-sample version.
 
     Args:
         success: array of bool. Whether each watermark query was answered
@@ -39,6 +44,7 @@ def watermark_t_test(success, reference_success=None, chance=None):
             (trigger-free) queries.
         chance: float or None. Reference rate when `reference_success` is
             None, usually 1 / num_classes.
+        margin: float in [0, 1). Rate difference a claim must exceed.
 
     Returns:
         `(statistic, p_value, details)`.
@@ -47,10 +53,12 @@ def watermark_t_test(success, reference_success=None, chance=None):
 
     >>> t, p, _ = watermark_t_test([1] * 20, [0] * 20)
     >>> round(t, 1), p < 1e-10
-    (14.5, True)
-    >>> watermark_t_test([0] * 20, [0] * 20)[1]
-    0.5
+    (12.9, True)
+    >>> watermark_t_test([0] * 20, [0] * 20)[1] > 0.5
+    True
     """
+    if not 0.0 <= margin < 1.0:
+        raise ValueError(f"`margin` must lie in [0, 1). Received: margin={margin}")
     success = np.asarray(success, dtype=bool)
     if success.ndim != 1 or len(success) == 0:
         raise ValueError(
@@ -58,7 +66,8 @@ def watermark_t_test(success, reference_success=None, chance=None):
         )
     n1 = len(success)
     p1 = (success.sum() + 1.0) / (n1 + 2.0)
-    details = {"success_rate": float(success.mean()), "num_watermark": n1}
+    v1 = p1 * (1 - p1) / (n1 + 2.0)
+    details = {"success_rate": float(success.mean()), "num_watermark": n1, "margin": margin}
     if reference_success is not None:
         reference_success = np.asarray(reference_success, dtype=bool)
         if reference_success.ndim != 1 or len(reference_success) == 0:
@@ -68,30 +77,21 @@ def watermark_t_test(success, reference_success=None, chance=None):
             )
         n2 = len(reference_success)
         p2 = (reference_success.sum() + 1.0) / (n2 + 2.0)
-        result = scipy.stats.ttest_ind_from_stats(
-            p1,
-            math.sqrt(p1 * (1 - p1)),
-            n1 + 2,
-            p2,
-            math.sqrt(p2 * (1 - p2)),
-            n2 + 2,
-            equal_var=False,
-            alternative="greater",
-        )
-        details.update(
-            reference_rate=float(reference_success.mean()), num_reference=n2
-        )
-        return float(result.statistic), float(result.pvalue), details
-    if chance is None:
+        v2 = p2 * (1 - p2) / (n2 + 2.0)
+        # Welch-Satterthwaite degrees of freedom, each sample of size n + 2.
+        df = (v1 + v2) ** 2 / (v1**2 / (n1 + 1) + v2**2 / (n2 + 1))
+        statistic = (p1 - p2 - margin) / math.sqrt(v1 + v2)
+        details.update(reference_rate=float(reference_success.mean()), num_reference=n2)
+    elif chance is not None:
+        df = n1 + 1
+        statistic = (p1 - chance - margin) / math.sqrt(v1)
+        details.update(reference_rate=float(chance), num_reference=0)
+    else:
         raise ValueError(
             "Give `reference_success` or a `chance` rate to compare with. "
             "Received: reference_success=None, chance=None"
         )
-    standard_error = math.sqrt(p1 * (1 - p1) / (n1 + 2))
-    statistic = (p1 - chance) / standard_error
-    p_value = float(scipy.stats.t.sf(statistic, df=n1 + 1))
-    details.update(reference_rate=float(chance), num_reference=0)
-    return float(statistic), p_value, details
+    return float(statistic), float(scipy.stats.t.sf(statistic, df)), details
 
 
 def wilcoxon_alpha_test(target_probability, reference_probability=None, chance=None, alpha=0.3):

@@ -117,3 +117,19 @@ def test_bad_recipe_file(tmp_path, capsys):
     path.write_text('[experiment]\nname = "x"\ndataset = "mnist"\nmethod = "baseline"\n[training]\nepochz = 1\n')
     assert mnist.main(["--config", str(path), "--output", str(tmp_path / "o")]) == 2
     assert "training.epochz" in capsys.readouterr().err
+
+
+def test_every_verdict_replays_from_the_saved_suspects(quick_run, tmp_path):
+    results = json.loads((quick_run / "results.json").read_text())
+    seed = results["seeds"][1]
+    for model in ("victim", "stolen", "independent"):
+        out = tmp_path / f"{model}.json"
+        assert verify.main(["--key", str(quick_run / "seed-1" / "watermark_key.json"),
+                            "--fingerprint", seed["key_fingerprint"],
+                            "--suspect", str(quick_run / "seed-1" / f"{model}_savedmodel"),
+                            "--output", str(out)]) == 0
+        replayed = json.loads(out.read_text())["verdicts"]
+        recorded = seed["models"][model]["verification"]["verdicts"]
+        for test in ("t_test", "wilcoxon"):
+            assert replayed[test]["p_value"] == pytest.approx(recorded[test]["p_value"], rel=1e-6, abs=1e-12)
+            assert replayed[test]["claimed"] == recorded[test]["claimed"]

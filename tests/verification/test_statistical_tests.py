@@ -9,11 +9,11 @@ import scipy.stats
 from kwm.verification import watermark_t_test, wilcoxon_alpha_test
 
 
-def _welch_by_hand(k1, n1, k2, n2):
+def _welch_by_hand(k1, n1, k2, n2, margin=0.0):
     # Agresti-Caffo: one pseudo-success and one pseudo-failure per sample.
     p1, p2 = (k1 + 1) / (n1 + 2), (k2 + 1) / (n2 + 2)
     v1, v2 = p1 * (1 - p1) / (n1 + 2), p2 * (1 - p2) / (n2 + 2)
-    t = (p1 - p2) / math.sqrt(v1 + v2)
+    t = (p1 - p2 - margin) / math.sqrt(v1 + v2)
     df = (v1 + v2) ** 2 / (v1**2 / (n1 + 1) + v2**2 / (n2 + 1))
     return t, scipy.stats.t.sf(t, df)
 
@@ -21,41 +21,53 @@ def _welch_by_hand(k1, n1, k2, n2):
 def test_t_test_hand_computed_case():
     # 3 of 4 watermarks hit the target, 0 of 4 references: p1 = 4/6, p2 = 1/6,
     # v1 = v2' ... t = 0.5 / sqrt(2/27 ... ) -> t = 2.0381, df = 9.49, p = 0.0354.
-    t, p, details = watermark_t_test([1, 1, 1, 0], [0, 0, 0, 0])
+    t, p, details = watermark_t_test([1, 1, 1, 0], [0, 0, 0, 0], margin=0.0)
     assert t == pytest.approx(2.0381, abs=1e-4)
     assert p == pytest.approx(0.0354, abs=5e-4)
     assert (t, p) == pytest.approx(_welch_by_hand(3, 4, 0, 4))
     assert details["success_rate"] == 0.75 and details["reference_rate"] == 0.0
 
 
+@pytest.mark.parametrize("margin", [0.0, 0.1, 0.3])
 @pytest.mark.parametrize("k1, n1, k2, n2", [(40, 100, 10, 100), (9, 10, 1, 12), (5, 50, 4, 50)])
-def test_t_test_matches_the_formula(k1, n1, k2, n2):
+def test_t_test_matches_the_formula(k1, n1, k2, n2, margin):
     success = [1] * k1 + [0] * (n1 - k1)
     reference = [1] * k2 + [0] * (n2 - k2)
-    assert watermark_t_test(success, reference)[:2] == pytest.approx(_welch_by_hand(k1, n1, k2, n2))
+    got = watermark_t_test(success, reference, margin=margin)[:2]
+    assert got == pytest.approx(_welch_by_hand(k1, n1, k2, n2, margin))
 
 
 def test_t_test_must_not_reject_equal_rates():
     # An independent model: no watermark hits, no false hits.
-    t, p, _ = watermark_t_test([0] * 200, [0] * 200)
+    t, p, _ = watermark_t_test([0] * 200, [0] * 200, margin=0.0)
     assert t == 0.0 and p == 0.5
     # Equal non-zero rates: still no claim.
-    assert watermark_t_test([1, 0] * 50, [0, 1] * 50)[1] == pytest.approx(0.5)
+    assert watermark_t_test([1, 0] * 50, [0, 1] * 50, margin=0.0)[1] == pytest.approx(0.5)
     # A rate barely above the false rate on few queries: no claim.
-    assert watermark_t_test([1, 0, 0, 0, 0], [0, 0, 0, 0, 0])[1] > 0.05
+    assert watermark_t_test([1, 0, 0, 0, 0], [0, 0, 0, 0, 0], margin=0.0)[1] > 0.05
+
+
+def test_t_test_margin_protects_an_independent_model_the_trigger_nudges():
+    # Measured: an independent Fashion-MNIST model put 4 of 200 triggered bags in the
+    # target class and 0 of the 200 clean ones. Without a margin that is a "claim".
+    independent = ([1] * 4 + [0] * 196, [0] * 200)
+    assert watermark_t_test(*independent, margin=0.0)[1] == pytest.approx(0.05, abs=1e-3)
+    assert watermark_t_test(*independent)[1] > 0.999  # default margin 0.1: no claim
+    # A stolen copy that kept 40% of the watermarks is still claimed, with few queries.
+    assert watermark_t_test([1] * 8 + [0] * 12, [0] * 20)[1] < 0.05
 
 
 def test_t_test_perfect_separation_needs_more_than_one_query():
-    assert watermark_t_test([1], [0])[1] == pytest.approx(_welch_by_hand(1, 1, 0, 1)[1])
-    assert watermark_t_test([1], [0])[1] == pytest.approx(0.2177, abs=1e-3)
-    assert watermark_t_test([1] * 10, [0] * 10)[1] < 1e-6
+    assert watermark_t_test([1], [0], margin=0.0)[1] == pytest.approx(_welch_by_hand(1, 1, 0, 1)[1])
+    assert watermark_t_test([1], [0], margin=0.0)[1] == pytest.approx(0.2177, abs=1e-3)
+    assert watermark_t_test([1] * 10, [0] * 10)[1] < 1e-5
 
 
 def test_t_test_against_chance():
     # 12 of 20 hits against chance 0.1: p1 = 13/22, se = sqrt(p1 (1 - p1) / 22).
     t, p, details = watermark_t_test([1] * 12 + [0] * 8, chance=0.1)
     p1 = 13 / 22
-    expected = (p1 - 0.1) / math.sqrt(p1 * (1 - p1) / 22)
+    expected = (p1 - 0.1 - 0.1) / math.sqrt(p1 * (1 - p1) / 22)  # chance + margin
     assert t == pytest.approx(expected)
     assert p == pytest.approx(scipy.stats.t.sf(expected, 21))
     assert details["num_reference"] == 0
