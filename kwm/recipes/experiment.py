@@ -10,6 +10,7 @@ from kwm import architectures, datasets, training
 from kwm.attacks import extract_model
 from kwm.export import export_for_serving
 from kwm.prediction_api import PredictionAPI
+from kwm.reports.plots import plot_representations
 from kwm.verification import task_accuracy, verify_ownership
 from kwm.watermarks import (
     PatchTrigger,
@@ -213,6 +214,12 @@ def run_seed(config, data, source_data, seed, workdir, verbose="auto", log=print
         raise ValueError(
             f"Unknown watermarking method. Known: {sorted(METHODS)}. Received: method={method!r}"
         )
+    extraction = config["extraction"]
+    if extraction["queries"] != "train":
+        raise ValueError(
+            "Only the victim's training inputs are supported as extraction "
+            f"queries so far. Received: extraction.queries={extraction['queries']!r}"
+        )
     os.makedirs(workdir, exist_ok=True)
     timings = {}
     start = time.perf_counter()
@@ -227,18 +234,15 @@ def run_seed(config, data, source_data, seed, workdir, verbose="auto", log=print
         + (f", trigger {key.trigger}" if key.trigger is not None else "")
     )
 
+    plot_representations(victim, data, key, config["ewe"]["layers"],
+                         os.path.join(workdir, "representations.png"))
+
     export_path = os.path.join(workdir, "victim_savedmodel")
     export_for_serving(victim, export_path, check_inputs=data.test.x[:64])
     api_model = export_path if config["extraction"]["through_savedmodel"] else victim
     api = PredictionAPI(api_model, num_classes=data.num_classes, name="victim API")
 
     start = time.perf_counter()
-    extraction = config["extraction"]
-    if extraction["queries"] != "train":
-        raise ValueError(
-            "Only the victim's training inputs are supported as extraction "
-            f"queries so far. Received: extraction.queries={extraction['queries']!r}"
-        )
     stolen = extract_model(
         api,
         data.train.x,

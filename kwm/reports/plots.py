@@ -86,3 +86,60 @@ def plot_accuracy_bars(summary, path, title=""):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_representations(model, data, key, layers, path, count=300):
+    """Activation patterns and a 2-D projection of task data vs watermarks (EWE Figs. 2-4).
+
+    Top row, per layer: how often each unit fires on target-class test
+    inputs and on the key's verification watermarks (EWE Figs. 2-3:
+    similar patterns mean entangled representations). Bottom: the last
+    layer's representations of source-class inputs, target-class inputs
+    and watermarks on their first two principal components (EWE Fig. 4).
+
+    Args:
+        model: keras.Model. The watermarked classifier.
+        data: TaskDataset. Task data (test split used).
+        key: WatermarkKey.
+        layers: sequence of str. Layer names (e.g. the entangled layers).
+        path: str. PNG path.
+        count: int. Inputs per group.
+
+    Returns:
+        `path`, or None if `model` lacks one of `layers`.
+    """
+    from kwm.analysis import activation_frequency, layer_outputs, project_2d
+
+    names = {layer.name for layer in model.layers}
+    if not layers or any(name not in names for name in layers):
+        return None
+    plt = _pyplot()
+    target = data.test.x[data.test.indices_of(key.target_class)][:count]
+    marks = np.asarray(key.verify_inputs)[:count]
+    groups = [("target class", target), ("watermarks", marks)]
+    if key.reference_inputs is not None:
+        groups.insert(0, ("source class", np.asarray(key.reference_inputs)[:count]))
+    fig = plt.figure(figsize=(3.2 * len(layers), 6.4))
+    grid = fig.add_gridspec(2, len(layers))
+    for i, layer in enumerate(layers):
+        ax = fig.add_subplot(grid[0, i])
+        frequencies = [activation_frequency(layer_outputs(model, layer, x)) for _, x in groups[-2:]]
+        order = np.argsort(-frequencies[0])
+        ax.imshow(np.stack([f[order] for f in frequencies]), aspect="auto", cmap="gray", vmin=0, vmax=1)
+        ax.set_yticks([0, 1], [g[0] for g in groups[-2:]], fontsize=7)
+        ax.set_xlabel(f"{layer} units (by target-class frequency)", fontsize=7)
+        ax.set_title(f"activation frequency: {layer}", fontsize=8)
+    ax = fig.add_subplot(grid[1, :])
+    features = [layer_outputs(model, layers[-1], x) for _, x in groups]
+    points = project_2d(np.concatenate(features))
+    start = 0
+    for (label, _), feature in zip(groups, features):
+        ax.scatter(*points[start : start + len(feature)].T, s=6, alpha=0.6, label=label)
+        start += len(feature)
+    ax.legend(fontsize=8, markerscale=2)
+    ax.set_title(f"{layers[-1]}: first two principal components", fontsize=8)
+    fig.suptitle(f"{key.method} victim, key {key.short_fingerprint}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

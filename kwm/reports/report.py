@@ -178,7 +178,9 @@ def render_markdown(results):
         "## Files",
         "",
         "- `results.json`: everything above, machine-readable.",
-        "- `watermark_inputs.png`, `accuracy.png`: figures.",
+        "- `watermark_inputs.png`, `accuracy.png`: figures; `seed-*/representations.png`: "
+        "activation patterns and a 2-D projection of the victim's hidden layers on target-class "
+        "inputs and watermarks (EWE Figs. 2-4).",
         "- `seed-*/watermark_key.json`: **the secret watermark keys** (with their SHA-256 "
         "fingerprints); keep them private. Verify a suspect with "
         "`python -m kwm.verify --key seed-0/watermark_key.json --suspect <model>`.",
