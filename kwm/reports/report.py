@@ -23,11 +23,15 @@ def _pct(stat):
     return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
 
 
+def _p_value(p):
+    return "< 1e-300" if p == 0 else f"{p:.3g}"  # below float64's range
+
+
 def _p(stat):
     values = stat["values"]
     if len(values) == 1:
-        return f"{values[0]:.3g}"
-    return f"median {sorted(values)[len(values) // 2]:.3g} (max {max(values):.3g})"
+        return _p_value(values[0])
+    return f"median {_p_value(sorted(values)[len(values) // 2])} (max {_p_value(max(values))})"
 
 
 def _count(flags):

@@ -55,9 +55,11 @@ class Verdict:
     def __str__(self):
         outcome = "OWNERSHIP CLAIMED" if self.claimed else "not claimed"
         relation = "<=" if self.claimed else ">"
+        # A p-value of 0 is one below float64's range, not an impossibility.
+        p_value = "p<1e-300" if self.p_value == 0 else f"p={self.p_value:.3g}"
         return (
             f"{outcome}: {self.hypothesis}; statistic={self.statistic:.4g}, "
-            f"p={self.p_value:.3g} {relation} {self.significance} with "
+            f"{p_value} {relation} {self.significance} with "
             f"{self.num_queries} queries; key sha256:{self.key_fingerprint[:16]}"
         )
 
