@@ -1,7 +1,7 @@
 """The baseline backdoor watermark that both papers compare against."""
 
 from kwm import training
-from kwm.watermarks.schedule import watermark_schedule
+from kwm.watermarks.schedule import fit_on_watermark_schedule
 
 
 def embed_baseline_watermark(
@@ -76,22 +76,8 @@ def embed_baseline_watermark(
             callbacks=callbacks,
         )
     }
-    dataset, steps = watermark_schedule(
-        data.train.x,
-        data.train.y,
-        key.embed_inputs,
-        data.train.x[data.train.indices_of(key.target_class)],
-        key.target_class,
-        batch_size=batch_size,
-        ratio=ratio,
-        seed=seed,
-    )
-    history["watermark"] = model.fit(
-        dataset,
-        epochs=watermark_epochs,
-        steps_per_epoch=steps,
-        shuffle=False,  # the schedule shuffles; Keras cannot shuffle a stream
-        verbose=verbose,
-        callbacks=callbacks,
+    history["watermark"] = fit_on_watermark_schedule(
+        model, data, key, watermark_epochs, batch_size=batch_size, ratio=ratio, seed=seed,
+        verbose=verbose, callbacks=callbacks,
     )
     return history

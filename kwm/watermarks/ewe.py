@@ -5,7 +5,7 @@ import numpy as np
 from kwm import training
 from kwm.watermarks.ewe_generation import snnl_input_gradient, trigger_position
 from kwm.watermarks.ewe_model import EWEModel
-from kwm.watermarks.schedule import watermark_schedule
+from kwm.watermarks.schedule import fit_on_watermark_schedule
 from kwm.watermarks.trigger import PatchTrigger
 
 
@@ -110,23 +110,8 @@ def embed_ewe_watermark(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    dataset, steps = watermark_schedule(
-        data.train.x,
-        data.train.y,
-        key.embed_inputs,
-        data.train.x[data.train.indices_of(key.target_class)],
-        key.target_class,
-        batch_size=batch_size,
-        ratio=ratio,
-        seed=seed,
-        with_groups=True,
-    )
-    history = ewe_model.fit(
-        dataset,
-        epochs=watermark_epochs,
-        steps_per_epoch=steps,
-        shuffle=False,
-        verbose=verbose,
-        callbacks=callbacks,
+    history = fit_on_watermark_schedule(
+        ewe_model, data, key, watermark_epochs, batch_size=batch_size, ratio=ratio, seed=seed,
+        with_groups=True, verbose=verbose, callbacks=callbacks,
     )
     return ewe_model, history

@@ -111,3 +111,34 @@ def watermark_schedule(
     task_batches = len(task_x) // batch_size
     steps = task_batches + math.ceil(task_batches / ratio)
     return dataset.prefetch(tf.data.AUTOTUNE), steps
+
+
+def fit_on_watermark_schedule(
+    model, data, key, epochs, batch_size=128, ratio=1, seed=0, with_groups=False,
+    verbose="auto", callbacks=None,
+):
+    """`model.fit` for `epochs` on `watermark_schedule` of the task data and the key's watermarks.
+
+    Each epoch covers the task data once, plus one watermark batch (the
+    key's `embed_inputs` and target-class task inputs) every `ratio` task
+    batches. Returns the `History`.
+    """
+    dataset, steps = watermark_schedule(
+        data.train.x,
+        data.train.y,
+        key.embed_inputs,
+        data.train.x[data.train.indices_of(key.target_class)],
+        key.target_class,
+        batch_size=batch_size,
+        ratio=ratio,
+        seed=seed,
+        with_groups=with_groups,
+    )
+    return model.fit(
+        dataset,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        shuffle=False,  # the schedule shuffles; Keras cannot shuffle a stream
+        verbose=verbose,
+        callbacks=callbacks,
+    )
