@@ -5,6 +5,7 @@ Public surface:
 - `kwm.architectures.ewe_cnn`: the papers' models.
 - `kwm.WatermarkKey`, `kwm.generate_key`, `kwm.PatchTrigger`: the owner's secret.
 - `kwm.embed_baseline_watermark`: the baseline backdoor watermark.
+- `kwm.embed_ewe_watermark`, `kwm.EWEModel`, `kwm.losses.SoftNearestNeighbourLoss`: EWE.
 - `kwm.PredictionAPI`: black-box access to any model.
 - `kwm.extract_model`: the thief's extraction attack.
 - `kwm.verify_ownership`: tests, verdicts, detection rate, query cost.
@@ -13,15 +14,17 @@ Public surface:
 
 from kwm.version import __version__
 
-from kwm import architectures, attacks, datasets, export, verification, watermarks
+from kwm import architectures, attacks, datasets, export, losses, verification, watermarks
 from kwm.attacks import extract_model
 from kwm.export import export_for_serving
 from kwm.prediction_api import InvalidPredictionError, PredictionAPI
 from kwm.verification import OwnershipReport, Verdict, verify_ownership
 from kwm.watermarks import (
+    EWEModel,
     KeyIntegrityError,
     PatchTrigger,
     WatermarkKey,
     embed_baseline_watermark,
+    embed_ewe_watermark,
     generate_key,
 )

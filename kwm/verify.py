@@ -33,6 +33,11 @@ def main(argv=None):
     parser.add_argument("--significance", type=float, default=0.05)
     parser.add_argument("--alpha-certainty", type=float, default=0.3)
     parser.add_argument("--t-test-margin", type=float, default=0.1)
+    parser.add_argument(
+        "--false-rate", type=float, default=None,
+        help="keys without trigger-free references (out-of-distribution) only: the target rate "
+        "measured on models without the watermark",
+    )
     parser.add_argument("--output", help="write the report as JSON here")
     args = parser.parse_args(argv)
     try:
@@ -45,6 +50,7 @@ def main(argv=None):
             significance=args.significance,
             alpha_certainty=args.alpha_certainty,
             t_test_margin=args.t_test_margin,
+            false_rate=args.false_rate,
         )
     except (KeyIntegrityError, InvalidPredictionError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

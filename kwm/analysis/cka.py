@@ -35,6 +35,9 @@ def linear_cka(x, y):
         )
     x = x - x.mean(axis=0)
     y = y - y.mean(axis=0)
-    cross = np.linalg.norm(y.T @ x) ** 2
-    norm = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+    # ||Y^T X||_F^2 = <X X^T, Y Y^T>_F: with fewer examples than features (a
+    # convolution's 25k units) the n x n Gram matrices are the cheap side.
+    gram_x, gram_y = x @ x.T, y @ y.T
+    cross = np.sum(gram_x * gram_y)
+    norm = np.linalg.norm(gram_x) * np.linalg.norm(gram_y)
     return float(cross / norm) if norm > 0 else 0.0

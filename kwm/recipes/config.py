@@ -59,6 +59,10 @@ DEFAULTS = {
         "distance": "cosine",
         # "snnl_gradient" (Algorithm 1) or "fixed" (watermark.trigger.position).
         "trigger_placement": "snnl_gradient",
+        # Watermark refinement of the authors' code (`refine_watermarks`); 0 rounds: off.
+        "refine_iterations": 0,
+        "refine_step_size": 0.01,
+        "refine_false_rate": 0.1,
     },
     "extraction": {
         "labels": "soft",
@@ -84,6 +88,8 @@ DEFAULTS = {
 }
 
 _FREE_TABLES = ("paper", "quick")
+# Tables a recipe replaces whole instead of merging key by key (`trigger = {}`: no trigger).
+_REPLACED_TABLES = ("trigger",)
 
 
 def _merge(base, override, where=""):
@@ -95,7 +101,13 @@ def _merge(base, override, where=""):
                 f"Unknown recipe setting {path!r}. Known settings here: "
                 f"{sorted(base)}. Received: {path}={value!r}"
             )
-        if isinstance(base[key], dict) and key not in _FREE_TABLES:
+        if key in _REPLACED_TABLES:
+            if not isinstance(value, dict):
+                raise ValueError(
+                    f"Recipe setting {path!r} is a table ({{}} for none). Received: {path}={value!r}"
+                )
+            out[key] = copy.deepcopy(value)
+        elif isinstance(base[key], dict) and key not in _FREE_TABLES:
             if not isinstance(value, dict):
                 raise ValueError(
                     f"Recipe setting {path!r} is a table. Received: {path}={value!r}"

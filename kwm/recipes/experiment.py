@@ -1,5 +1,6 @@
 """One paper experiment: watermark a victim, steal it, verify stolen and independent models."""
 
+import dataclasses
 import os
 import time
 
@@ -18,6 +19,7 @@ from kwm.watermarks import (
     embed_ewe_watermark,
     ewe_trigger,
     generate_key,
+    refine_watermarks,
     select_class_pair,
 )
 
@@ -110,6 +112,8 @@ def _watermark_ewe(data, source_data, config, seed, verbose):
                 f"Received: {ewe['trigger_placement']!r}"
             )
     key = _key(data, source_data, config, seed, source_class, target_class, trigger)
+    if ewe["refine_iterations"]:
+        key = _refined_key(victim, data, key, ewe, temperatures)
     embed_ewe_watermark(
         victim,
         data,
@@ -128,6 +132,26 @@ def _watermark_ewe(data, source_data, config, seed, verbose):
         verbose=verbose,
     )
     return victim, key
+
+
+def _refined_key(victim, data, key, ewe, temperatures):
+    """The key with its embedding and verification watermarks refined on the clean victim."""
+    target_x = data.train.x[data.train.indices_of(key.target_class)]
+
+    def refine(inputs):
+        return refine_watermarks(
+            victim, inputs, target_x, key.target_class, ewe["layers"],
+            temperatures=temperatures, distance=ewe["distance"],
+            step_size=ewe["refine_step_size"], iterations=ewe["refine_iterations"],
+            false_rate=ewe["refine_false_rate"],
+        )
+
+    return dataclasses.replace(
+        key,
+        embed_inputs=refine(key.embed_inputs),
+        verify_inputs=refine(key.verify_inputs),
+        provenance={**key.provenance, "refined_on": "victim after clean training"},
+    )
 
 
 # A method trains a victim and returns it with the key it embedded (EWE

@@ -1,4 +1,4 @@
-"""Fashion-MNIST experiments: `python -m kwm.recipes.fashion_mnist --method baseline`.
+"""Fashion-MNIST experiments: `python -m kwm.recipes.fashion_mnist --method baseline|ewe`.
 
 Configurations: `recipes/fashion_mnist_<method>.toml`. Needs a copy of
 Fashion-MNIST: `--data-dir` (or `KWM_DATA_DIR`) pointing at a folder that
@@ -9,7 +9,7 @@ import sys
 
 from kwm.recipes import cli
 
-METHODS = ("baseline",)
+METHODS = ("baseline", "ewe")
 
 
 def main(argv=None):

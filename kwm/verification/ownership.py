@@ -135,6 +135,7 @@ def verify_ownership(
     wdr_fraction=0.1,
     seed=0,
     name=None,
+    false_rate=None,
 ):
     """Tests whether a suspect model carries the key's watermark.
 
@@ -162,6 +163,12 @@ def verify_ownership(
             (at least `MIN_WDR_SUBSET` inputs).
         seed: int. Seed of the subset draws.
         name: str or None. Suspect name for the report.
+        false_rate: float or None. For keys without trigger-free references
+            (out-of-distribution watermarks) only, and required for them:
+            the rate at which models *without* the watermark assign the
+            key's verification inputs to the target, measured by the owner.
+            Chance (1 / classes) is not a safe stand-in: an independent
+            Fashion-MNIST model sent 23% of MNIST 8s to "T-shirt".
 
     Returns:
         An `OwnershipReport`.
@@ -185,6 +192,21 @@ def verify_ownership(
             f"`decision_test` must be one of the tests run {tuple(tests)}. "
             f"Received: decision_test={decision_test!r}"
         )
+    if key.reference_inputs is None and false_rate is None:
+        raise ValueError(
+            "This key has no trigger-free reference inputs (out-of-distribution "
+            "watermarks), so the suspect's false watermark rate cannot be measured, "
+            "and chance (1 / classes) can accuse an independent model. Pass the "
+            "target rate measured on models without the watermark. "
+            f"Received: false_rate={false_rate}"
+        )
+    if key.reference_inputs is not None and false_rate is not None:
+        raise ValueError(
+            "`false_rate` is for keys without reference inputs; this key's false "
+            f"watermark rate is measured on the suspect itself. Received: false_rate={false_rate}"
+        )
+    if false_rate is not None and not 0.0 <= false_rate < 1.0:
+        raise ValueError(f"`false_rate` must lie in [0, 1). Received: false_rate={false_rate}")
     api = as_prediction_api(suspect, num_classes=key.num_classes, name=name)
     fingerprint = key.fingerprint
     before = api.num_queries
@@ -193,7 +215,7 @@ def verify_ownership(
     reference_probs = None if key.reference_inputs is None else api(key.reference_inputs)
     num_queries = api.num_queries - before
 
-    chance = 1.0 / key.num_classes
+    chance = 1.0 / key.num_classes if false_rate is None else float(false_rate)
     success = watermark_probs.argmax(axis=1) == target
     p = watermark_probs[:, target]
     if reference_probs is not None:
@@ -227,7 +249,7 @@ def verify_ownership(
         verdicts[test] = Verdict(
             test=test,
             hypothesis=_HYPOTHESES[test].format(margin=t_test_margin, alpha=alpha_certainty)
-            + ("" if reference_probs is not None else " (reference: chance 1/K)"),
+            + ("" if reference_probs is not None else f" (reference: false rate {chance:.3g})"),
             statistic=statistic,
             p_value=p_value,
             significance=significance,

@@ -4,6 +4,7 @@ from kwm.watermarks.baseline import embed_baseline_watermark
 from kwm.watermarks.ewe import embed_ewe_watermark, ewe_trigger
 from kwm.watermarks.ewe_generation import (
     class_similarity,
+    refine_watermarks,
     select_class_pair,
     snnl_input_gradient,
     trigger_position,

@@ -150,28 +150,24 @@ class EWEModel(keras.Model):
         groups = ops.cast(ops.reshape(groups, (-1,)), "int32")
         watermark_batch = ops.any(groups >= 0)
 
-        def watermark_forward():
-            *hidden, y_pred = self._features(x, training=True)
-            task_loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
-            snnls = ops.stack(self._snnl_terms(groups, hidden))
-            return task_loss - self.snnl_weight * ops.sum(snnls), task_loss, snnls, y_pred
-
-        def task_forward():
-            y_pred = self.classifier(x, training=True)
-            task_loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
-            return task_loss, task_loss, ops.zeros((len(self.temperatures),)), y_pred
-
         with tf.GradientTape(persistent=True) as tape:
             # Temperatures are not trainable (the optimizer must not touch
             # them), so the tape has to be told to follow them.
             tape.watch([t.value for t in self.temperatures])
-            # Only watermark batches pay for the hidden representations and the
-            # SNNL (no XLA on CPU: Keras' jit_compile="auto" keeps cond cheap).
-            loss, task_loss, snnls, y_pred = ops.cond(
-                watermark_batch, watermark_forward, task_forward
+            # The forward pass is shared; only the SNNL sits inside the
+            # branch, so task batches neither compute it nor carry the
+            # network's activations through `cond` (no XLA on CPU: Keras'
+            # jit_compile="auto" keeps cond cheap).
+            *hidden, y_pred = self._features(x, training=True)
+            task_loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+            snnls = ops.cond(
+                watermark_batch,
+                lambda: ops.stack(self._snnl_terms(groups, hidden)),
+                lambda: ops.zeros((len(self.temperatures),)),
             )
-            scaled = self.optimizer.scale_loss(loss)
             snnl_total = ops.sum(snnls)
+            loss = task_loss - self.snnl_weight * snnl_total
+            scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         temperature_gradients = tape.gradient(

@@ -3,11 +3,12 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
-from kwm import verify
+from kwm import datasets, verify
 from kwm.recipes import fashion_mnist, mnist
-from kwm.watermarks import WatermarkKey
+from kwm.watermarks import WatermarkKey, select_class_pair
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +133,32 @@ def test_every_verdict_replays_from_the_saved_suspects(quick_run, tmp_path):
         for test in ("t_test", "wilcoxon"):
             assert replayed[test]["p_value"] == pytest.approx(recorded[test]["p_value"], rel=1e-6, abs=1e-12)
             assert replayed[test]["claimed"] == recorded[test]["claimed"]
+
+
+def test_quick_ewe_run_with_refined_watermarks(tmp_path):
+    config = tmp_path / "ewe.toml"
+    config.write_text(
+        '[experiment]\nname = "mnist_ewe_refined"\ndataset = "mnist"\nmethod = "ewe"\n'
+        '[training]\nepochs = 1\nwatermark_epochs = 1\n'
+        '[watermark]\nsource_class = -1\ntarget_class = -1\nnum_embed = 64\nnum_verify = 40\n'
+        '[ewe]\nrefine_iterations = 1\n'
+        '[verification]\nwdr_draws = 20\n'
+    )
+    output = tmp_path / "run"
+    assert mnist.main(["--config", str(config), "--data-source", "embedded",
+                       "--output", str(output), "--verbose", "0"]) == 0
+    results = json.loads((output / "results.json").read_text())
+    seed = results["seeds"][0]
+    data = datasets.load("mnist", sources=("embedded",))
+    pair = select_class_pair(data.train.x, data.train.y, 10)[:2]
+    assert (seed["source_class"], seed["target_class"]) == pair  # by cosine similarity
+    key = WatermarkKey.load(output / "seed-0" / "watermark_key.json",
+                            expected_fingerprint=seed["key_fingerprint"])
+    assert key.method == "ewe" and key.params["ewe"]["refine_iterations"] == 1
+    assert key.provenance["refined_on"] == "victim after clean training"
+    # Refined watermarks differ from the plain triggered inputs by at most the steps taken.
+    stamped = key.trigger.apply(key.reference_inputs)
+    moved = np.abs(key.verify_inputs - stamped).max()
+    assert 0 < moved <= 0.01 * (1 + 50 + 5) + 1e-6
+    assert (output / "seed-0" / "representations.png").exists()
+    assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]

@@ -33,3 +33,12 @@ def test_unknown_settings_are_errors(tmp_path):
         load_recipe(str(path))
     with pytest.raises(ValueError, match="No packaged recipe"):
         load_recipe("mnist_nothing")
+
+
+def test_a_trigger_table_replaces_the_default_whole():
+    none = load_recipe("mnist_baseline", overrides={"watermark": {"trigger": {}}})
+    assert none["watermark"]["trigger"] == {}  # out-of-distribution sources, no trigger
+    moved = load_recipe("mnist_baseline", overrides={"watermark": {"trigger": {"size": [4, 4]}}})
+    assert moved["watermark"]["trigger"] == {"size": [4, 4]}
+    with pytest.raises(ValueError, match="watermark.trigger"):
+        load_recipe("mnist_baseline", overrides={"watermark": {"trigger": "none"}})

@@ -80,3 +80,30 @@ def test_argument_errors():
         verify_ownership(stolen, _key(), tests=("z_test",))
     with pytest.raises(ValueError, match="decision_test"):
         verify_ownership(stolen, _key(), tests=("t_test",))
+
+
+def test_out_of_distribution_keys_need_a_measured_false_rate():
+    key = _key()
+    ood = WatermarkKey("baseline", "toy", 3, target_class=2, source_class=0,
+                       source_dataset="other", trigger=None, seed=0,
+                       embed_inputs=key.embed_inputs, verify_inputs=key.verify_inputs,
+                       reference_inputs=None)
+
+    def independent_at_25(x):
+        # A model without the watermark that sends a quarter of these inputs to the target,
+        # as an independent Fashion-MNIST model did with MNIST 8s.
+        out = np.full((len(x), 3), 0.05, "float32")
+        to_target = np.arange(len(x)) % 4 == 0
+        out[to_target, 2] = 0.9
+        out[~to_target, 0] = 0.9
+        return out
+
+    with pytest.raises(ValueError, match="Received: false_rate=None"):
+        verify_ownership(independent_at_25, ood)
+    # Against the rate measured on models without the watermark, nothing is claimed.
+    report = verify_ownership(independent_at_25, ood, false_rate=0.25)
+    assert not any(v.claimed for v in report.verdicts.values())
+    assert "false rate 0.25" in report.verdicts["t_test"].hypothesis
+    assert verify_ownership(stolen, ood, false_rate=0.25).claimed
+    with pytest.raises(ValueError, match="false_rate"):
+        verify_ownership(stolen, key, false_rate=0.1)

@@ -5,6 +5,7 @@ import pytest
 from kwm.losses import soft_nearest_neighbour_loss
 from kwm.watermarks import (
     class_similarity,
+    refine_watermarks,
     select_class_pair,
     snnl_input_gradient,
     trigger_position,
@@ -66,3 +67,61 @@ def test_snnl_input_gradient_matches_finite_differences():
             minus[(i,) + index] -= eps
             numeric[index] += (snnl(plus) - snnl(minus)) / (2 * eps) / 3
     np.testing.assert_allclose(gradient, numeric, atol=2e-3)
+
+
+def _linear_classifier(weights):
+    inputs = keras.Input((2, 2, 1))
+    hidden = keras.layers.Flatten(name="hidden")(inputs)
+    logits = keras.layers.Dense(2, name="logits")(hidden)
+    model = keras.Model(inputs, keras.layers.Softmax()(logits))
+    model.get_layer("logits").set_weights(weights)
+    return model
+
+
+def test_refinement_suppresses_the_target_until_the_false_rate_is_met():
+    # Class 1 wins while the pixel sum exceeds 2: each suppression step lowers every pixel.
+    model = _linear_classifier([np.ones((4, 2)) * [0.0, 1.0], np.array([0.0, -2.0])])
+    marks = np.full((4, 2, 2, 1), 0.8, "float32")
+    refined = refine_watermarks(
+        model, marks, marks, target_class=1, layers=["hidden"], step_size=0.05,
+        iterations=1, false_rate=0.0, final_suppression_steps=0,
+    )
+    # 0.8 -> 0.75 -> ... until the sum is at most 2 (0.5 or 0.45 per pixel, by
+    # rounding), then one signed SNNL step of 0.05 (up, down or none).
+    assert np.all((refined >= 0.4 - 1e-6) & (refined <= 0.55 + 1e-6))
+    capped = refine_watermarks(
+        model, marks, marks, target_class=1, layers=["hidden"], step_size=0.05,
+        iterations=1, false_rate=0.0, max_suppression_steps=2, final_suppression_steps=0,
+    )
+    assert np.all((capped >= 0.65 - 1e-6) & (capped <= 0.75 + 1e-6))
+
+
+def test_refinement_raises_the_snnl_with_the_target_class():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4, 4, 1))
+    hidden = keras.layers.Dense(8, activation="tanh", name="hidden")(keras.layers.Flatten()(inputs))
+    logits = keras.layers.Dense(2, name="logits")(hidden)
+    model = keras.Model(inputs, keras.layers.Softmax()(logits))
+    rng = np.random.default_rng(0)
+    marks = rng.random((8, 4, 4, 1)).astype("float32") * 0.5
+    targets = 0.5 + rng.random((8, 4, 4, 1)).astype("float32") * 0.5
+    features = keras.Model(model.input, model.get_layer("hidden").output)
+    groups = np.array([1] * 8 + [0] * 8)
+
+    def snnl(m):
+        return float(np.mean(soft_nearest_neighbour_loss(
+            groups, features(np.concatenate([m, targets])), 1.0)))
+
+    refined = refine_watermarks(
+        model, marks, targets, target_class=1, layers=["hidden"], temperatures=1.0,
+        step_size=0.02, iterations=5, false_rate=1.0, final_suppression_steps=0, batch_size=16,
+    )
+    assert snnl(refined) > snnl(marks) + 0.01
+    assert np.abs(refined - marks).max() <= 5 * 0.02 + 1e-6
+
+
+def test_refinement_rejects_bad_arguments():
+    model = _linear_classifier([np.zeros((4, 2)), np.zeros(2)])
+    with pytest.raises(ValueError, match="false_rate"):
+        refine_watermarks(model, np.zeros((1, 2, 2, 1)), np.zeros((1, 2, 2, 1)), 1, ["hidden"],
+                          false_rate=2.0)
