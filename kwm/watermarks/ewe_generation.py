@@ -61,6 +61,24 @@ def select_class_pair(x, y, num_classes):
     return int(source), int(target), similarity
 
 
+def _per_layer(temperatures, layers):
+    if isinstance(temperatures, (int, float)):
+        return [float(temperatures)] * len(layers)
+    return list(temperatures)
+
+
+def _summed_snnl(features, groups, batch, temperatures, distance):
+    """`sum_l SNNL(h_l(batch), groups, T_l)` over the outputs of `features`."""
+    hidden = features(batch, training=False)
+    hidden = hidden if isinstance(hidden, (list, tuple)) else [hidden]
+    return tf.add_n(
+        [
+            tf.reduce_mean(soft_nearest_neighbour_loss(groups, h, t, distance))
+            for h, t in zip(hidden, temperatures)
+        ]
+    )
+
+
 def snnl_input_gradient(
     model, layers, watermark_x, target_x, temperatures=100.0, distance="cosine", batch_size=128
 ):
@@ -83,8 +101,7 @@ def snnl_input_gradient(
     Returns:
         An array of the input shape: the mean gradient.
     """
-    if isinstance(temperatures, (int, float)):
-        temperatures = [float(temperatures)] * len(layers)
+    temperatures = _per_layer(temperatures, layers)
     features = keras.Model(model.input, [model.get_layer(name).output for name in layers])
     half = max(1, batch_size // 2)
     total = np.zeros(watermark_x.shape[1:], dtype="float64")
@@ -96,14 +113,7 @@ def snnl_input_gradient(
         with tf.GradientTape() as tape:
             tape.watch(candidates)
             batch = tf.concat([candidates, tf.constant(targets, dtype="float32")], axis=0)
-            hidden = features(batch, training=False)
-            hidden = hidden if isinstance(hidden, (list, tuple)) else [hidden]
-            snnl = tf.add_n(
-                [
-                    tf.reduce_mean(soft_nearest_neighbour_loss(groups, h, t, distance))
-                    for h, t in zip(hidden, temperatures)
-                ]
-            )
+            snnl = _summed_snnl(features, groups, batch, temperatures, distance)
         total += tape.gradient(snnl, candidates).numpy().sum(axis=0)
     return (total / len(watermark_x)).astype("float32")
 
@@ -221,23 +231,21 @@ def refine_watermarks(
             "`step_size` must be positive and `iterations` non-negative. "
             f"Received: step_size={step_size}, iterations={iterations}"
         )
-    if isinstance(temperatures, (int, float)):
-        temperatures = [float(temperatures)] * len(layers)
+    temperatures = _per_layer(temperatures, layers)
     names = {layer.name for layer in model.layers}
     score_layer = model.get_layer("logits").output if "logits" in names else model.output
-    features = keras.Model(
-        model.input, [score_layer] + [model.get_layer(name).output for name in layers]
-    )
+    scores_model = keras.Model(model.input, score_layer)
+    hidden_features = keras.Model(model.input, [model.get_layer(name).output for name in layers])
     use_log = "logits" not in names
 
     def target_score(x):
-        scores = features(x, training=False)[0]
+        scores = scores_model(x, training=False)
         if use_log:
             scores = tf.math.log(scores + 1e-12)
         return tf.reduce_sum(scores[:, target_class])
 
     def predicted_target_rate(x):
-        scores = features(tf.constant(x, "float32"), training=False)[0].numpy()
+        scores = scores_model(tf.constant(x, "float32"), training=False).numpy()
         return float(np.mean(scores.argmax(axis=-1) == target_class))
 
     half = max(1, batch_size // 2)
@@ -249,13 +257,8 @@ def refine_watermarks(
         groups = np.concatenate([np.ones(n, "int32"), np.zeros(n, "int32")])
 
         def snnl(x, targets=targets, groups=groups):
-            hidden = features(tf.concat([x, targets], axis=0), training=False)[1:]
-            return tf.add_n(
-                [
-                    tf.reduce_mean(soft_nearest_neighbour_loss(groups, h, t, distance))
-                    for h, t in zip(hidden, temperatures)
-                ]
-            )
+            batch = tf.concat([x, targets], axis=0)
+            return _summed_snnl(hidden_features, groups, batch, temperatures, distance)
 
         suppression_steps = 0
         for _ in range(iterations):
