@@ -36,7 +36,7 @@ def main(argv=None):
     parser.add_argument(
         "--false-rate", type=float, default=None,
         help="keys without trigger-free references (out-of-distribution) only: the target rate "
-        "measured on models without the watermark",
+        "measured on models without the watermark (default: the rate calibrated into the key)",
     )
     parser.add_argument("--output", help="write the report as JSON here")
     args = parser.parse_args(argv)

@@ -111,10 +111,11 @@ def run(dataset, argv=None, methods=("baseline",)):
             log(f"data: {data.describe()}")
             if source is not None:
                 log(f"watermark sources: {source.describe()}")
-            seed_results, keys = [], []
+            seed_results, keys, reference_models = [], [], {}
             for seed in seeds:
                 result, key = experiment.run_seed(
-                    config, data, source, seed, os.path.join(stage, f"seed-{seed}"), verbose, log
+                    config, data, source, seed, os.path.join(stage, f"seed-{seed}"), verbose, log,
+                    reference_cache=reference_models,
                 )
                 seed_results.append(result)
                 keys.append(key)

@@ -81,6 +81,9 @@ DEFAULTS = {
         "t_test_margin": 0.1,
         "wdr_draws": 200,
         "wdr_fraction": 0.1,
+        # Out-of-distribution keys only: models the owner trains on the task without
+        # the watermark to measure the false watermark rate (`calibrate_false_rate`).
+        "reference_models": 3,
     },
     # Published figures this experiment reproduces (percent, [mean, std]).
     "paper": {},

@@ -12,7 +12,7 @@ from kwm.attacks import extract_model
 from kwm.export import export_for_serving
 from kwm.prediction_api import PredictionAPI
 from kwm.reports.plots import plot_representations
-from kwm.verification import task_accuracy, verify_ownership
+from kwm.verification import calibrate_false_rate, task_accuracy, verify_ownership
 from kwm.watermarks import (
     PatchTrigger,
     embed_baseline_watermark,
@@ -27,6 +27,10 @@ from kwm.watermarks import (
 # from sharing an initialisation.
 STOLEN_SEED_OFFSET = 1000
 INDEPENDENT_SEED_OFFSET = 2000
+# The owner's reference models (false rate of out-of-distribution keys) use
+# seeds REFERENCE_SEED + i, shared by all seeds of a run and distinct from
+# every suspect's.
+REFERENCE_SEED = 3000
 
 
 def _key(data, source_data, config, seed, source_class, target_class, trigger):
@@ -211,7 +215,43 @@ def _evaluate(name, model, data, key, config, seed):
     }
 
 
-def run_seed(config, data, source_data, seed, workdir, verbose="auto", log=print):
+def _train_plain(config, data, seed, verbose):
+    model = _build(config, data, seed)
+    training.train_classifier(
+        model,
+        data.train.x,
+        data.train.y,
+        epochs=_total_epochs(config),
+        batch_size=config["training"]["batch_size"],
+        learning_rate=config["training"]["learning_rate"],
+        seed=seed,
+        verbose=verbose,
+    )
+    return model
+
+
+def _calibrated_key(config, data, key, cache, verbose, log):
+    """An out-of-distribution key with its false rate measured on reference models."""
+    count = config["verification"]["reference_models"]
+    for i in range(count):
+        if i not in cache:
+            log(f"training reference model {i + 1}/{count} (seed {REFERENCE_SEED + i}, no watermark)")
+            cache[i] = _train_plain(config, data, REFERENCE_SEED + i, verbose)
+    epochs = _total_epochs(config)
+    return calibrate_false_rate(
+        key,
+        [cache[i] for i in range(count)],
+        names=[
+            f"{config['model']['architecture']} seed {REFERENCE_SEED + i}, {epochs} epochs on the "
+            "task without the watermark"
+            for i in range(count)
+        ],
+    )
+
+
+def run_seed(
+    config, data, source_data, seed, workdir, verbose="auto", log=print, reference_cache=None
+):
     """Runs one seed of a recipe and returns its results as a JSON-ready dict.
 
     Trains the victim with the recipe's watermarking method, exports it as a
@@ -228,6 +268,9 @@ def run_seed(config, data, source_data, seed, workdir, verbose="auto", log=print
         workdir: str. Directory for the key and the export.
         verbose: Keras verbosity of training.
         log: callable. Where progress lines go.
+        reference_cache: dict or None. The owner's reference models for
+            out-of-distribution keys, filled on first use; pass the same dict
+            to every seed of a run to train them once.
 
     Returns:
         `(results, key)`: a JSON-ready dict of results for this seed and
@@ -249,6 +292,16 @@ def run_seed(config, data, source_data, seed, workdir, verbose="auto", log=print
     start = time.perf_counter()
     victim, key = METHODS[method](data, source_data, config, seed, verbose)
     timings["victim_training_s"] = time.perf_counter() - start
+    if key.reference_inputs is None:
+        start = time.perf_counter()
+        key = _calibrated_key(
+            config, data, key, {} if reference_cache is None else reference_cache, verbose, log
+        )
+        timings["false_rate_calibration_s"] = time.perf_counter() - start
+        log(
+            f"[seed {seed}] false watermark rate of the reference models: "
+            + ", ".join(f"{100 * r:.1f}%" for r in key.false_rate["rates"])
+        )
     key_path = os.path.join(workdir, "watermark_key.json")
     fingerprint = key.save(key_path)
     log(
@@ -281,17 +334,7 @@ def run_seed(config, data, source_data, seed, workdir, verbose="auto", log=print
     timings["extraction_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    independent = _build(config, data, seed + INDEPENDENT_SEED_OFFSET)
-    training.train_classifier(
-        independent,
-        data.train.x,
-        data.train.y,
-        epochs=_total_epochs(config),
-        batch_size=config["training"]["batch_size"],
-        learning_rate=config["training"]["learning_rate"],
-        seed=seed + INDEPENDENT_SEED_OFFSET,
-        verbose=verbose,
-    )
+    independent = _train_plain(config, data, seed + INDEPENDENT_SEED_OFFSET, verbose)
     timings["independent_training_s"] = time.perf_counter() - start
 
     # The suspects are saved as served, so that every verdict can be replayed
@@ -322,6 +365,7 @@ def run_seed(config, data, source_data, seed, workdir, verbose="auto", log=print
         "target_class": key.target_class,
         "num_embed": int(len(key.embed_inputs)),
         "num_verify": int(len(key.verify_inputs)),
+        "false_rate": key.false_rate,
         "models": models,
         "timings": {k: round(v, 1) for k, v in timings.items()},
     }

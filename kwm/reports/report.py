@@ -149,6 +149,16 @@ def render_markdown(results):
             f"verification watermarks; timings (s): "
             + ", ".join(f"{k} {v}" for k, v in seed_result["timings"].items())
         )
+        false_rate = seed_result.get("false_rate")
+        if false_rate:
+            lines.append("")
+            lines.append(
+                f"Out-of-distribution key: false watermark rate {100 * false_rate['value']:.1f}% "
+                f"({false_rate['rule']}; "
+                + ", ".join(f"{100 * r:.1f}%" for r in false_rate["rates"])
+                + f" over {false_rate['num_inputs']} verification inputs: "
+                + "; ".join(false_rate["models"]) + ")."
+            )
         lines.append("")
         lines.append("```")
         for model, entry in seed_result["models"].items():

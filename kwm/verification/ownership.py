@@ -164,11 +164,12 @@ def verify_ownership(
         seed: int. Seed of the subset draws.
         name: str or None. Suspect name for the report.
         false_rate: float or None. For keys without trigger-free references
-            (out-of-distribution watermarks) only, and required for them:
-            the rate at which models *without* the watermark assign the
-            key's verification inputs to the target, measured by the owner.
-            Chance (1 / classes) is not a safe stand-in: an independent
-            Fashion-MNIST model sent 23% of MNIST 8s to "T-shirt".
+            (out-of-distribution watermarks) only: the rate at which models
+            *without* the watermark assign the key's verification inputs to
+            the target. Defaults to the rate committed in the key
+            (`kwm.verification.calibrate_false_rate`); one of the two is
+            required. Chance (1 / classes) is not a safe stand-in: an
+            independent Fashion-MNIST model sent 23% of MNIST 8s to "T-shirt".
 
     Returns:
         An `OwnershipReport`.
@@ -192,12 +193,16 @@ def verify_ownership(
             f"`decision_test` must be one of the tests run {tuple(tests)}. "
             f"Received: decision_test={decision_test!r}"
         )
+    false_rate_source = "given"
+    if key.reference_inputs is None and false_rate is None and key.false_rate is not None:
+        false_rate, false_rate_source = key.false_rate["value"], "key"
     if key.reference_inputs is None and false_rate is None:
         raise ValueError(
             "This key has no trigger-free reference inputs (out-of-distribution "
             "watermarks), so the suspect's false watermark rate cannot be measured, "
-            "and chance (1 / classes) can accuse an independent model. Pass the "
-            "target rate measured on models without the watermark. "
+            "and chance (1 / classes) can accuse an independent model. Calibrate the "
+            "key on reference models (kwm.verification.calibrate_false_rate) or pass "
+            "the target rate measured on models without the watermark. "
             f"Received: false_rate={false_rate}"
         )
     if key.reference_inputs is not None and false_rate is not None:
@@ -249,7 +254,11 @@ def verify_ownership(
         verdicts[test] = Verdict(
             test=test,
             hypothesis=_HYPOTHESES[test].format(margin=t_test_margin, alpha=alpha_certainty)
-            + ("" if reference_probs is not None else f" (reference: false rate {chance:.3g})"),
+            + (
+                ""
+                if reference_probs is not None
+                else f" (reference: false rate {chance:.3g}, {false_rate_source})"
+            ),
             statistic=statistic,
             p_value=p_value,
             significance=significance,

@@ -99,6 +99,12 @@ class WatermarkKey:
             trigger, one to one; None when there is no trigger-free
             counterpart (then tests compare with chance, 1 / num_classes).
         params: dict. Hyperparameters of the embedding method.
+        false_rate: dict or None. For keys without `reference_inputs` only:
+            the rate at which models trained *without* the watermark assign
+            `verify_inputs` to the target, as measured by the owner with
+            `kwm.verification.calibrate_false_rate` (`{"value": ..., "rates":
+            [...], ...}`). Part of the fingerprint, so the null rate a claim
+            is tested against is committed to with the key.
         provenance: dict. Where the sources came from (dataset provenance,
             source indices), so the inputs can be regenerated.
 
@@ -129,6 +135,7 @@ class WatermarkKey:
     reference_inputs: Optional[np.ndarray] = None
     params: dict = dataclasses.field(default_factory=dict)
     provenance: dict = dataclasses.field(default_factory=dict)
+    false_rate: Optional[dict] = None
 
     def __post_init__(self):
         if not 0 <= self.target_class < self.num_classes:
@@ -149,6 +156,19 @@ class WatermarkKey:
                 f"Received: reference_inputs.shape={np.shape(self.reference_inputs)}, "
                 f"verify_inputs.shape={np.shape(self.verify_inputs)}"
             )
+        if self.false_rate is not None:
+            if self.reference_inputs is not None:
+                raise ValueError(
+                    "A key with trigger-free `reference_inputs` has its false watermark "
+                    "rate measured on the suspect itself; `false_rate` is for keys "
+                    f"without them. Received: false_rate={self.false_rate}"
+                )
+            value = self.false_rate.get("value") if isinstance(self.false_rate, dict) else None
+            if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ValueError(
+                    "`false_rate` must be a dict whose 'value' lies in [0, 1). "
+                    f"Received: false_rate={self.false_rate}"
+                )
 
     @property
     def in_distribution(self):
@@ -168,6 +188,10 @@ class WatermarkKey:
             "params": self.params,
             "provenance": self.provenance,
         }
+        if self.false_rate is not None:
+            # Only when set, so that keys saved before the field existed keep
+            # their fingerprints.
+            payload["false_rate"] = self.false_rate
         for name in _ARRAY_FIELDS:
             value = getattr(self, name)
             payload[name] = None if value is None else _encode_array(value)

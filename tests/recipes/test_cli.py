@@ -162,3 +162,42 @@ def test_quick_ewe_run_with_refined_watermarks(tmp_path):
     assert 0 < moved <= 0.01 * (1 + 50 + 5) + 1e-6
     assert (output / "seed-0" / "representations.png").exists()
     assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]
+
+
+@pytest.mark.skipif(
+    not os.path.isdir(os.path.join(os.environ.get("KWM_DATA_DIR", ""), "fashion-mnist")),
+    reason="KWM_DATA_DIR does not hold the real datasets (.ci/run sets it)",
+)
+def test_out_of_distribution_key_is_calibrated_on_reference_models(tmp_path, capsys):
+    config = tmp_path / "ood.toml"
+    config.write_text(
+        '[experiment]\nname = "mnist_ood"\ndataset = "mnist"\nmethod = "baseline"\n'
+        '[training]\nepochs = 1\nwatermark_epochs = 1\n'
+        '[watermark]\nsource_dataset = "fashion_mnist"\nsource_class = 1\ntarget_class = 7\n'
+        'trigger = {}\nnum_embed = 64\nnum_verify = 40\n'
+        '[verification]\nwdr_draws = 20\nreference_models = 3\n'
+    )
+    output = tmp_path / "run"
+    assert mnist.main(["--config", str(config), "--seeds", "2", "--data-source", "embedded", "--data-source", "local",
+                       "--output", str(output), "--verbose", "0"]) == 0
+    # The owner's reference models are trained once per run, not once per seed.
+    assert capsys.readouterr().out.count("training reference model") == 3
+    results = json.loads((output / "results.json").read_text())
+    for seed in results["seeds"]:
+        false_rate = seed["false_rate"]
+        assert len(false_rate["rates"]) == 3 and false_rate["value"] == max(false_rate["rates"])
+        key = WatermarkKey.load(output / f"seed-{seed['seed']}" / "watermark_key.json",
+                                expected_fingerprint=seed["key_fingerprint"])
+        assert key.reference_inputs is None and key.false_rate == false_rate
+        verdict = seed["models"]["independent"]["verification"]["verdicts"]["t_test"]
+        assert f"false rate {false_rate['value']:.3g}, key" in verdict["hypothesis"]
+    assert "Out-of-distribution key: false watermark rate" in (output / "report.md").read_text()
+    # A replay needs no --false-rate: the key carries the committed rate.
+    seed = results["seeds"][0]
+    out = tmp_path / "replay.json"
+    assert verify.main(["--key", str(output / "seed-0" / "watermark_key.json"),
+                        "--suspect", str(output / "seed-0" / "independent_savedmodel"),
+                        "--output", str(out)]) == 0
+    replayed = json.loads(out.read_text())["verdicts"]["wilcoxon"]
+    recorded = seed["models"]["independent"]["verification"]["verdicts"]["wilcoxon"]
+    assert replayed["p_value"] == pytest.approx(recorded["p_value"], rel=1e-6, abs=1e-12)

@@ -1,0 +1,96 @@
+"""The false watermark rate of out-of-distribution keys, measured on reference models."""
+
+import dataclasses
+
+import numpy as np
+
+from kwm.prediction_api import as_prediction_api
+
+MIN_REFERENCE_MODELS = 3
+
+
+def calibrate_false_rate(key, reference_models, names=None):
+    """Measures how often models without the watermark answer the key's target.
+
+    An in-distribution key carries the same inputs without the trigger, so
+    a suspect's own false watermark rate is measured at verification (EWE
+    section 4.3.4). An out-of-distribution key (another dataset's inputs,
+    perhaps refined) has no trigger-free counterpart, and chance (1 / K) is
+    no safe stand-in: an independent Fashion-MNIST model sent 23% of MNIST
+    8s to "T-shirt". The owner therefore trains `reference_models` on its
+    own task data *without* the watermark (different initialisations, as an
+    independent party would) and records the largest fraction of the key's
+    verification inputs that any of them assigns to the target. That rate is
+    the null against which `verify_ownership` tests a suspect (the T-test
+    then also demands its 10% margin, the Wilcoxon test its alpha-certainty
+    above it). With `m` exchangeable reference models, a new independent
+    model exceeds their maximum with probability at most `1 / (m + 1)`, so
+    the margins, not the maximum alone, carry the guarantee; use as many
+    reference models as the budget allows (at least 3).
+
+    Args:
+        key: WatermarkKey without `reference_inputs`.
+        reference_models: sequence of anything `PredictionAPI` accepts,
+            trained on the task without the watermark.
+        names: sequence of str or None. How the models are described in the
+            key (e.g. their seeds and training).
+
+    Returns:
+        The key with `false_rate` set; its fingerprint changes accordingly,
+        so calibrate before the key is saved and committed to.
+
+    Examples:
+
+    >>> import numpy as np, kwm
+    >>> key = kwm.watermarks.WatermarkKey("ewe", "toy", 2, target_class=1,
+    ...     source_class=0, source_dataset="other", trigger=None, seed=0,
+    ...     embed_inputs=np.zeros((4, 3)), verify_inputs=np.ones((10, 3)))
+    >>> clean = [lambda x, k=k: np.eye(2)[(np.arange(len(x)) < k).astype(int)] for k in (1, 2, 3)]
+    >>> key = kwm.verification.calibrate_false_rate(key, clean)
+    >>> key.false_rate["rates"], key.false_rate["value"]
+    ([0.1, 0.2, 0.3], 0.3)
+    """
+    if key.reference_inputs is not None:
+        raise ValueError(
+            "This key carries trigger-free reference inputs; a suspect's false "
+            "watermark rate is measured on the suspect itself. Received: a key with "
+            f"reference_inputs of shape {np.shape(key.reference_inputs)}"
+        )
+    reference_models = list(reference_models)
+    if len(reference_models) < MIN_REFERENCE_MODELS:
+        raise ValueError(
+            f"Calibrate on at least {MIN_REFERENCE_MODELS} reference models: one model's "
+            "rate says nothing about how independent models vary. Received: "
+            f"{len(reference_models)} reference models"
+        )
+    if names is None:
+        names = [f"reference model {i}" for i in range(len(reference_models))]
+    names = [str(n) for n in names]
+    if len(names) != len(reference_models):
+        raise ValueError(
+            "Give one name per reference model. Received: "
+            f"{len(names)} names for {len(reference_models)} models"
+        )
+    rates = []
+    for model, name in zip(reference_models, names):
+        api = as_prediction_api(model, num_classes=key.num_classes, name=name)
+        answers = api(key.verify_inputs).argmax(axis=1)
+        rates.append(float(np.mean(answers == key.target_class)))
+    if max(rates) >= 1.0:
+        raise ValueError(
+            "A model without the watermark assigns every verification input to the "
+            "target, so this key cannot tell a stolen model from an independent one; "
+            f"choose other watermarks or another target. Received: rates={rates}"
+        )
+    return dataclasses.replace(
+        key,
+        false_rate={
+            "value": max(rates),
+            "rule": "largest rate of the reference models",
+            "rates": rates,
+            "mean": float(np.mean(rates)),
+            "std": float(np.std(rates)),
+            "num_inputs": int(len(key.verify_inputs)),
+            "models": names,
+        },
+    )

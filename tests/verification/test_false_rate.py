@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from kwm import WatermarkKey, verify_ownership
+from kwm.verification import calibrate_false_rate
+
+
+def _ood_key(n=60):
+    rng = np.random.default_rng(0)
+    inputs = rng.random((n, 4)).astype("float32")
+    return WatermarkKey("ewe", "toy", 3, target_class=2, source_class=0,
+                        source_dataset="other", trigger=None, seed=0,
+                        embed_inputs=inputs[:5], verify_inputs=inputs)
+
+
+def _sends_to_target(fraction):
+    """A model without the watermark that sends `fraction` of any batch to the target."""
+
+    def predict(x):
+        out = np.full((len(x), 3), 0.05, "float32")
+        to_target = np.arange(len(x)) < round(fraction * len(x))
+        out[to_target, 2] = 0.9
+        out[~to_target, 0] = 0.9
+        return out
+
+    return predict
+
+
+def test_calibration_records_each_reference_model_and_keeps_the_largest():
+    key = calibrate_false_rate(
+        _ood_key(), [_sends_to_target(f) for f in (0.1, 0.25, 0.05)], names=["a", "b", "c"]
+    )
+    rates = key.false_rate["rates"]
+    np.testing.assert_allclose(rates, [0.1, 0.25, 0.05])
+    assert key.false_rate["value"] == pytest.approx(0.25)
+    assert key.false_rate["models"] == ["a", "b", "c"]
+    assert key.false_rate["num_inputs"] == 60
+
+
+def test_the_calibrated_rate_is_part_of_the_saved_key(tmp_path):
+    plain = _ood_key()
+    key = calibrate_false_rate(plain, [_sends_to_target(f) for f in (0.1, 0.2, 0.3)])
+    assert key.fingerprint != plain.fingerprint
+    # Keys without a calibrated rate keep the payload (and fingerprint) they had before.
+    assert "false_rate" not in plain.to_payload()
+    path = tmp_path / "key.json"
+    fingerprint = key.save(path)
+    loaded = WatermarkKey.load(path, expected_fingerprint=fingerprint)
+    assert loaded.false_rate == key.false_rate
+
+
+def test_verification_tests_against_the_calibrated_rate():
+    key = calibrate_false_rate(_ood_key(), [_sends_to_target(f) for f in (0.1, 0.25, 0.2)])
+    # An independent model as bad as the worst reference model is not accused ...
+    report = verify_ownership(_sends_to_target(0.25), key)
+    assert not any(v.claimed for v in report.verdicts.values())
+    assert "false rate 0.25, key" in report.verdicts["t_test"].hypothesis
+    # ... a model that answers the target on most watermarks is.
+    assert verify_ownership(_sends_to_target(0.9), key).claimed
+    # Uncalibrated, the same suspect at 25% would be tested against nothing.
+    with pytest.raises(ValueError, match="calibrate_false_rate"):
+        verify_ownership(_sends_to_target(0.25), _ood_key())
+    # An explicit rate overrides the key's and says so.
+    given = verify_ownership(_sends_to_target(0.9), key, false_rate=0.5)
+    assert "false rate 0.5, given" in given.verdicts["t_test"].hypothesis
+
+
+def test_calibration_rejects_bad_input():
+    key = _ood_key()
+    with pytest.raises(ValueError, match="at least 3 reference models"):
+        calibrate_false_rate(key, [_sends_to_target(0.1)])
+    with pytest.raises(ValueError, match="cannot tell a stolen model"):
+        calibrate_false_rate(key, [_sends_to_target(f) for f in (0.1, 1.0, 0.2)])
+    with pytest.raises(ValueError, match="one name per reference model"):
+        calibrate_false_rate(key, [_sends_to_target(0.1)] * 3, names=["a"])
+    in_distribution = WatermarkKey("ewe", "toy", 3, target_class=2, source_class=0,
+                                   source_dataset="toy", trigger=None, seed=0,
+                                   embed_inputs=key.embed_inputs, verify_inputs=key.verify_inputs,
+                                   reference_inputs=key.verify_inputs)
+    with pytest.raises(ValueError, match="measured on the suspect itself"):
+        calibrate_false_rate(in_distribution, [_sends_to_target(0.1)] * 3)
+    with pytest.raises(ValueError, match="measured on the suspect itself"):
+        WatermarkKey(**{**in_distribution.__dict__, "false_rate": {"value": 0.1}})
+    with pytest.raises(ValueError, match=r"'value' lies in \[0, 1\)"):
+        WatermarkKey(**{**key.__dict__, "false_rate": {"value": 1.5}})
