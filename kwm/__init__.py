@@ -6,6 +6,7 @@ Public surface:
 - `kwm.WatermarkKey`, `kwm.generate_key`, `kwm.PatchTrigger`: the owner's secret.
 - `kwm.embed_baseline_watermark`: the baseline backdoor watermark.
 - `kwm.embed_ewe_watermark`, `kwm.EWEModel`, `kwm.losses.SoftNearestNeighbourLoss`: EWE.
+- `kwm.embed_feature_sharing_watermark`: feature sharing (frozen extractor, watermarked head).
 - `kwm.PredictionAPI`: black-box access to any model.
 - `kwm.extract_model`: the thief's extraction attack.
 - `kwm.verify_ownership`: tests, verdicts, detection rate, query cost.
@@ -26,5 +27,6 @@ from kwm.watermarks import (
     WatermarkKey,
     embed_baseline_watermark,
     embed_ewe_watermark,
+    embed_feature_sharing_watermark,
     generate_key,
 )

@@ -1,8 +1,9 @@
 """Model architectures of the papers, as functional Keras models."""
 
+from kwm.architectures.cnn8 import cnn8
 from kwm.architectures.ewe_cnn import EWE_CNN_ENTANGLED_LAYERS, ewe_cnn
 
-_BUILDERS = {"ewe_cnn": ewe_cnn}
+_BUILDERS = {"ewe_cnn": ewe_cnn, "cnn8": cnn8}
 
 
 def build(name, input_shape, num_classes, **kwargs):

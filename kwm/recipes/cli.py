@@ -34,6 +34,10 @@ def build_parser(dataset, methods):
         ),
     )
     parser.add_argument("--method", default=methods[0], choices=methods, help="watermarking method")
+    parser.add_argument(
+        "--ood", action="store_true",
+        help=f"out-of-distribution watermarks (recipe {dataset}_<method>_ood)",
+    )
     parser.add_argument("--config", help="a recipe TOML file instead of the packaged one")
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, help="run this one seed")
@@ -82,7 +86,9 @@ def run(dataset, argv=None, methods=("baseline",)):
     args = build_parser(dataset, list(methods)).parse_args(argv)
     try:
         config = load_recipe(
-            args.config or f"{dataset}_{args.method}", quick=args.quick, overrides=_overrides(args)
+            args.config or f"{dataset}_{args.method}" + ("_ood" if args.ood else ""),
+            quick=args.quick,
+            overrides=_overrides(args),
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -64,6 +64,11 @@ DEFAULTS = {
         "refine_step_size": 0.01,
         "refine_false_rate": 0.1,
     },
+    "feature_sharing": {
+        # End of the frozen feature extractor: a layer name, or how many layers with
+        # weights from the input (-1: all but the last, the paper's "last decision layer").
+        "freeze_up_to": -1,
+    },
     "extraction": {
         "labels": "soft",
         # 0: as many epochs as the victim trained in total.

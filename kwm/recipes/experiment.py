@@ -17,6 +17,7 @@ from kwm.watermarks import (
     PatchTrigger,
     embed_baseline_watermark,
     embed_ewe_watermark,
+    embed_feature_sharing_watermark,
     ewe_trigger,
     generate_key,
     refine_watermarks,
@@ -49,20 +50,36 @@ def _key(data, source_data, config, seed, source_class, target_class, trigger):
             "training": config["training"],
             "ratio": wm["ratio"],
             "ewe": config["ewe"] if config["experiment"]["method"] == "ewe" else None,
+            "feature_sharing": config["feature_sharing"]
+            if config["experiment"]["method"] == "feature_sharing"
+            else None,
             "recipe": config["experiment"]["name"],
         },
     )
 
 
 def _watermark_baseline(data, source_data, config, seed, verbose):
+    return _watermark_two_phase(embed_baseline_watermark, {}, data, source_data, config, seed, verbose)
+
+
+def _watermark_feature_sharing(data, source_data, config, seed, verbose):
+    options = {"freeze_up_to": config["feature_sharing"]["freeze_up_to"]}
+    return _watermark_two_phase(
+        embed_feature_sharing_watermark, options, data, source_data, config, seed, verbose
+    )
+
+
+def _watermark_two_phase(embed, options, data, source_data, config, seed, verbose):
+    """Clean training, then fine-tuning on task + watermarks (baseline, feature sharing)."""
     train, wm = config["training"], config["watermark"]
     trigger = PatchTrigger(**wm["trigger"]) if wm["trigger"] else None
     key = _key(data, source_data, config, seed, wm["source_class"], wm["target_class"], trigger)
     victim = _build(config, data, seed)
-    embed_baseline_watermark(
+    embed(
         victim,
         data,
         key,
+        **options,
         epochs=train["epochs"],
         watermark_epochs=train["watermark_epochs"],
         batch_size=train["batch_size"],
@@ -160,7 +177,11 @@ def _refined_key(victim, data, key, ewe, temperatures):
 
 # A method trains a victim and returns it with the key it embedded (EWE
 # places its trigger on the partly trained victim, so the key comes second).
-METHODS = {"baseline": _watermark_baseline, "ewe": _watermark_ewe}
+METHODS = {
+    "baseline": _watermark_baseline,
+    "ewe": _watermark_ewe,
+    "feature_sharing": _watermark_feature_sharing,
+}
 
 
 def load_data(config, data_dir=None, download="auto"):

@@ -10,6 +10,10 @@ from kwm.watermarks.ewe_generation import (
     trigger_position,
 )
 from kwm.watermarks.ewe_model import EWEModel
+from kwm.watermarks.feature_sharing import (
+    embed_feature_sharing_watermark,
+    freeze_feature_extractor,
+)
 from kwm.watermarks.key import KeyIntegrityError, WatermarkKey
 from kwm.watermarks.key_generation import generate_key
 from kwm.watermarks.schedule import watermark_schedule

@@ -1,7 +1,7 @@
 """The baseline backdoor watermark that both papers compare against."""
 
 from kwm import training
-from kwm.watermarks.schedule import fit_on_watermark_schedule
+from kwm.watermarks.schedule import check_key_matches, fit_on_watermark_schedule
 
 
 def embed_baseline_watermark(
@@ -57,12 +57,7 @@ def embed_baseline_watermark(
     >>> sorted(history)
     ['clean', 'watermark']
     """
-    if key.num_classes != data.num_classes or key.dataset != data.name:
-        raise ValueError(
-            f"The key watermarks {key.dataset} ({key.num_classes} classes) but "
-            f"the data is {data.name} ({data.num_classes} classes). "
-            f"Received: key.dataset={key.dataset!r}, data.name={data.name!r}"
-        )
+    check_key_matches(key, data)
     history = {
         "clean": training.train_classifier(
             model,

@@ -5,7 +5,7 @@ import numpy as np
 from kwm import training
 from kwm.watermarks.ewe_generation import snnl_input_gradient, trigger_position
 from kwm.watermarks.ewe_model import EWEModel
-from kwm.watermarks.schedule import fit_on_watermark_schedule
+from kwm.watermarks.schedule import check_key_matches, fit_on_watermark_schedule
 from kwm.watermarks.trigger import PatchTrigger
 
 
@@ -92,6 +92,7 @@ def embed_ewe_watermark(
         `(ewe_model, history)`: the trained `EWEModel` (its `classifier` is
         `model`, trained in place) and the `History` of the EWE phase.
     """
+    check_key_matches(key, data)
     if epochs:
         training.train_classifier(
             model, data.train.x, data.train.y, epochs=epochs, batch_size=batch_size,

@@ -113,6 +113,16 @@ def watermark_schedule(
     return dataset.prefetch(tf.data.AUTOTUNE), steps
 
 
+def check_key_matches(key, data):
+    """Raises a ValueError unless `key` watermarks the task of `data`."""
+    if key.num_classes != data.num_classes or key.dataset != data.name:
+        raise ValueError(
+            f"The key watermarks {key.dataset} ({key.num_classes} classes) but "
+            f"the data is {data.name} ({data.num_classes} classes). "
+            f"Received: key.dataset={key.dataset!r}, data.name={data.name!r}"
+        )
+
+
 def fit_on_watermark_schedule(
     model, data, key, epochs, batch_size=128, ratio=1, seed=0, with_groups=False,
     verbose="auto", callbacks=None,

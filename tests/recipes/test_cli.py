@@ -112,6 +112,14 @@ def test_existing_output_is_not_overwritten(tmp_path, capsys):
     assert os.listdir(output) == ["precious.txt"]
 
 
+def test_ood_flag_picks_the_ood_recipe_or_says_there_is_none(tmp_path, capsys):
+    assert mnist.main(["--method", "baseline", "--ood", "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "No packaged recipe named 'mnist_baseline_ood'" in err
+    assert "mnist_feature_sharing_ood" in err  # listed among those available
+    assert not (tmp_path / "o").exists()
+
+
 def test_bad_recipe_file(tmp_path, capsys):
     path = tmp_path / "r.toml"
     path.write_text('[experiment]\nname = "x"\ndataset = "mnist"\nmethod = "baseline"\n[training]\nepochz = 1\n')

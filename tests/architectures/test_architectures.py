@@ -50,3 +50,14 @@ def test_errors():
         ewe_cnn(dropout=1.0)
     with pytest.raises(ValueError, match="Unknown architecture"):
         architectures.build("resnet1000", (28, 28, 1), 10)
+
+
+def test_the_eight_layer_cnn_of_the_freeze_depth_study():
+    model = architectures.build("cnn8", (28, 28, 1), 10)
+    weighted = [layer.name for layer in model.layers if layer.weights]
+    assert weighted == ["conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc1", "fc2"]
+    assert model.get_layer("fc1").input.shape[-1] == 3 * 3 * 128
+    probabilities = model.predict(np.zeros((2, 28, 28, 1)), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="Received: dropout=1.5"):
+        architectures.build("cnn8", (28, 28, 1), 10, dropout=1.5)

@@ -1,0 +1,148 @@
+"""Feature-sharing watermarks: a frozen task feature extractor, watermarked decision layers."""
+
+from kwm import training
+from kwm.watermarks.schedule import check_key_matches, fit_on_watermark_schedule
+
+
+def _weighted_layers(model):
+    return [layer for layer in model.layers if layer.weights]
+
+
+def freeze_feature_extractor(model, up_to=-1):
+    """Freezes the layers of `model` from its input up to `up_to`.
+
+    Args:
+        model: keras.Model. A functional or sequential classifier.
+        up_to: str or int. A layer name: that layer and every layer before
+            it (in `model.layers` order) are frozen. An int `k`: the first
+            `k` layers that hold weights are frozen (and the weightless
+            layers before the next one); negative `k` counts from the end,
+            so -1 (the default) leaves only the last weighted layer, the
+            feature-sharing paper's "last decision layer", trainable.
+
+    Returns:
+        The names of the frozen layers that hold weights.
+
+    Examples:
+
+    >>> import kwm
+    >>> model = kwm.architectures.ewe_cnn()
+    >>> freeze_feature_extractor(model, "dense1")
+    ['conv1', 'conv2', 'dense1']
+    >>> [layer.name for layer in model.layers if layer.trainable_weights]
+    ['logits']
+    """
+    weighted = _weighted_layers(model)
+    names = [layer.name for layer in model.layers]
+    if isinstance(up_to, str):
+        if up_to not in names:
+            raise ValueError(
+                f"`up_to` must name a layer of {model.name}: {names}. Received: up_to={up_to!r}"
+            )
+        stop = names.index(up_to) + 1
+    else:
+        count = int(up_to)
+        if count < 0:
+            count += len(weighted)
+        if not 0 <= count <= len(weighted):
+            raise ValueError(
+                f"`up_to` must lie in [-{len(weighted)}, {len(weighted)}] for {model.name}'s "
+                f"{len(weighted)} layers with weights. Received: up_to={up_to}"
+            )
+        stop = 0 if count == 0 else names.index(weighted[count - 1].name) + 1
+    frozen = model.layers[:stop]
+    if not any(layer.weights for layer in model.layers[stop:]):
+        raise ValueError(
+            "Freezing up to this layer leaves no layer with weights to learn the "
+            f"watermark. Received: up_to={up_to!r}"
+        )
+    for layer in frozen:
+        layer.trainable = False
+    return [layer.name for layer in frozen if layer.weights]
+
+
+def embed_feature_sharing_watermark(
+    model,
+    data,
+    key,
+    freeze_up_to=-1,
+    epochs=10,
+    watermark_epochs=10,
+    batch_size=128,
+    ratio=1,
+    learning_rate=1e-3,
+    seed=0,
+    verbose="auto",
+    callbacks=None,
+):
+    """Feature-sharing watermarking (feature-sharing paper, section 3.1).
+
+    Step 1 ("feature learning") trains the whole model on task data only,
+    so that the feature extractor `G_e` learns no watermark-specific
+    features. Step 2 ("watermark embedding") freezes `G_e` (every layer up
+    to `freeze_up_to`), recompiles, and fine-tunes the decision layers
+    `G_d` on task + watermark data (the same interleaved schedule as the
+    baseline: `ratio` task batches, then half watermarks, half target-class
+    inputs, all labelled with the target). The watermark then lives only in
+    `G_d`, on features the task uses, which is what carries it into a copy
+    extracted with task queries. Afterwards the layers are unfrozen again,
+    so the returned model is an ordinary Keras model.
+
+    Args:
+        model: keras.Model. A fresh classifier outputting probabilities.
+        data: TaskDataset. The task data.
+        key: WatermarkKey. Its `embed_inputs` are learned as `target_class`.
+        freeze_up_to: str or int. The end of the feature extractor, as
+            `freeze_feature_extractor`'s `up_to` (default: all but the last
+            layer with weights).
+        epochs: int. Step 1 epochs (task data only).
+        watermark_epochs: int. Step 2 epochs.
+        batch_size: int. Batch size.
+        ratio: int. Task batches per watermark batch in step 2.
+        learning_rate: float. Adam learning rate of both steps.
+        seed: int. Seed of initialisation and shuffling.
+        verbose: Keras verbosity.
+        callbacks: list of keras callbacks, passed to both steps.
+
+    Returns:
+        A dict: the `History` of each step (`"clean"`, `"watermark"`) and
+        the names of the frozen layers (`"frozen"`).
+
+    Examples:
+
+    >>> import kwm
+    >>> data = kwm.datasets.load("mnist", sources=("embedded",))
+    >>> key = kwm.watermarks.generate_key(data, "feature_sharing", 7, 1,
+    ...     trigger=kwm.watermarks.PatchTrigger(), num_verify=20)
+    >>> model = kwm.architectures.ewe_cnn()
+    >>> embed_feature_sharing_watermark(model, data, key, epochs=1,
+    ...     watermark_epochs=1, verbose=0)["frozen"]
+    ['conv1', 'conv2', 'dense1']
+    """
+    check_key_matches(key, data)
+    history = {
+        "clean": training.train_classifier(
+            model,
+            data.train.x,
+            data.train.y,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
+    }
+    trainable = {layer.name: layer.trainable for layer in model.layers}
+    history["frozen"] = freeze_feature_extractor(model, freeze_up_to)
+    try:
+        # Trainability is read when the train step is built: recompile.
+        training.compile_classifier(model, learning_rate)
+        history["watermark"] = fit_on_watermark_schedule(
+            model, data, key, watermark_epochs, batch_size=batch_size, ratio=ratio,
+            seed=seed, verbose=verbose, callbacks=callbacks,
+        )
+    finally:
+        for layer in model.layers:
+            layer.trainable = trainable[layer.name]
+    return history
