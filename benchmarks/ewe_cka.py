@@ -1,7 +1,8 @@
 """Entanglement of watermark and target-class representations as the SNNL weight grows (EWE Fig. 5).
 
     KWM_DATA_DIR=../shared/data python benchmarks/ewe_cka.py [--recipe mnist_ewe]
-        [--weights 0 0.0156 0.0625 0.25 1] [--seeds 0 1] [--output benchmarks/results/ewe_cka]
+        [--weights 0 0.0156 0.0625 0.25 1] [--seeds 0 1] [--temperature T]
+        [--output benchmarks/results/ewe_cka]
 
 For each weight `w` of Eq. 2 (w = 0 is the baseline: the same schedule with cross-entropy
 only) and seed, trains a victim with the recipe's EWE settings and measures, per entangled
@@ -36,18 +37,26 @@ def main():
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.0156, 0.0625, 0.25, 1.0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--epochs", type=int, default=0, help="override training epochs")
+    parser.add_argument(
+        "--temperature", type=float, default=0.0,
+        help="override the recipe's initial SNNL temperature (then held fixed)",
+    )
     parser.add_argument("--output", default="benchmarks/results/ewe_cka")
     args = parser.parse_args()
     overrides = {}
     if args.epochs:
         overrides["training"] = {"epochs": args.epochs, "watermark_epochs": args.epochs}
+    ewe_overrides = {}
+    if args.temperature:
+        ewe_overrides = {"temperatures": [args.temperature], "temperature_learning_rate": 0.0}
+        overrides["ewe"] = ewe_overrides
     base = recipe_config.load_recipe(args.recipe, overrides=overrides)
     data, source = experiment.load_data(base, data_dir=os.environ.get("KWM_DATA_DIR"))
     layers = base["ewe"]["layers"]
     rows = []
     for weight in args.weights:
         config = recipe_config.load_recipe(
-            args.recipe, overrides={**overrides, "ewe": {"snnl_weight": weight}}
+            args.recipe, overrides={**overrides, "ewe": {**ewe_overrides, "snnl_weight": weight}}
         )
         for seed in args.seeds:
             victim, key = experiment.METHODS["ewe"](data, source, config, seed, 0)
@@ -85,7 +94,8 @@ def main():
         ax.set_xlabel("SNNL weight w (Eq. 2; 0 = baseline)")
         ax.set_ylabel(f"{label}, watermarks vs target class", fontsize=8)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{args.recipe}: mean ± std over seeds {args.seeds}", fontsize=9)
+    temperature = float(np.ravel(base["ewe"]["temperatures"])[0])
+    fig.suptitle(f"{args.recipe}, T = {temperature:g}: mean ± std over seeds {args.seeds}", fontsize=9)
     fig.tight_layout()
     fig.savefig(os.path.join(args.output, "cka.png"), dpi=120)
 

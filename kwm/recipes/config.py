@@ -89,6 +89,8 @@ DEFAULTS = {
         # Out-of-distribution keys only: models the owner trains on the task without
         # the watermark to measure the false watermark rate (`calibrate_false_rate`).
         "reference_models": 3,
+        # ... and the largest rate one of them may show for the key to be used.
+        "max_false_rate": 0.1,
     },
     # Published figures this experiment reproduces (percent, [mean, std]).
     "paper": {},

@@ -267,6 +267,7 @@ def _calibrated_key(config, data, key, cache, verbose, log):
             "task without the watermark"
             for i in range(count)
         ],
+        max_false_rate=config["verification"]["max_false_rate"],
     )
 
 

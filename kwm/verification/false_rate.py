@@ -9,7 +9,7 @@ from kwm.prediction_api import as_prediction_api
 MIN_REFERENCE_MODELS = 3
 
 
-def calibrate_false_rate(key, reference_models, names=None):
+def calibrate_false_rate(key, reference_models, names=None, max_false_rate=0.1):
     """Measures how often models without the watermark answer the key's target.
 
     An in-distribution key carries the same inputs without the trigger, so
@@ -28,12 +28,22 @@ def calibrate_false_rate(key, reference_models, names=None):
     the margins, not the maximum alone, carry the guarantee; use as many
     reference models as the budget allows (at least 3).
 
+    Models disagree wildly on inputs from another distribution, so a key
+    whose sources models without the watermark already send to the target
+    is refused (`max_false_rate`). Measured on MNIST CNNs trained alike but
+    seeded differently: Fashion-MNIST trousers went to "7" at rates from
+    4.5% to 65%; a key "trousers -> 7" calibrated at 28% on three
+    reference models let the T-test accuse an independent model at 65%.
+    Choose sources and a target that such models do not associate.
+
     Args:
         key: WatermarkKey without `reference_inputs`.
         reference_models: sequence of anything `PredictionAPI` accepts,
             trained on the task without the watermark.
         names: sequence of str or None. How the models are described in the
             key (e.g. their seeds and training).
+        max_false_rate: float. The largest rate a reference model may show
+            for the key to be usable (EWE's 10% false watermark bound).
 
     Returns:
         The key with `false_rate` set; its fingerprint changes accordingly,
@@ -45,10 +55,10 @@ def calibrate_false_rate(key, reference_models, names=None):
     >>> key = kwm.watermarks.WatermarkKey("ewe", "toy", 2, target_class=1,
     ...     source_class=0, source_dataset="other", trigger=None, seed=0,
     ...     embed_inputs=np.zeros((4, 3)), verify_inputs=np.ones((10, 3)))
-    >>> clean = [lambda x, k=k: np.eye(2)[(np.arange(len(x)) < k).astype(int)] for k in (1, 2, 3)]
+    >>> clean = [lambda x, k=k: np.eye(2)[(np.arange(len(x)) < k).astype(int)] for k in (0, 1, 1)]
     >>> key = kwm.verification.calibrate_false_rate(key, clean)
     >>> key.false_rate["rates"], key.false_rate["value"]
-    ([0.1, 0.2, 0.3], 0.3)
+    ([0.0, 0.1, 0.1], 0.1)
     """
     if key.reference_inputs is not None:
         raise ValueError(
@@ -76,11 +86,13 @@ def calibrate_false_rate(key, reference_models, names=None):
         api = as_prediction_api(model, num_classes=key.num_classes, name=name)
         answers = api(key.verify_inputs).argmax(axis=1)
         rates.append(float(np.mean(answers == key.target_class)))
-    if max(rates) >= 1.0:
+    if max(rates) > max_false_rate:
         raise ValueError(
-            "A model without the watermark assigns every verification input to the "
-            "target, so this key cannot tell a stolen model from an independent one; "
-            f"choose other watermarks or another target. Received: rates={rates}"
+            f"Models without the watermark send up to {100 * max(rates):.1f}% of this key's "
+            f"verification inputs to the target (allowed: {100 * max_false_rate:g}%). Models "
+            "disagree widely on such inputs, so an independent model may send far more and "
+            "be accused; choose watermark sources and a target that models without the "
+            f"watermark do not associate. Received: rates={rates}"
         )
     return dataclasses.replace(
         key,

@@ -181,7 +181,7 @@ def test_out_of_distribution_key_is_calibrated_on_reference_models(tmp_path, cap
     config.write_text(
         '[experiment]\nname = "mnist_ood"\ndataset = "mnist"\nmethod = "baseline"\n'
         '[training]\nepochs = 1\nwatermark_epochs = 1\n'
-        '[watermark]\nsource_dataset = "fashion_mnist"\nsource_class = 1\ntarget_class = 7\n'
+        '[watermark]\nsource_dataset = "fashion_mnist"\nsource_class = 1\ntarget_class = 5\n'
         'trigger = {}\nnum_embed = 64\nnum_verify = 40\n'
         '[verification]\nwdr_draws = 20\nreference_models = 3\n'
     )
@@ -209,3 +209,18 @@ def test_out_of_distribution_key_is_calibrated_on_reference_models(tmp_path, cap
     replayed = json.loads(out.read_text())["verdicts"]["wilcoxon"]
     recorded = seed["models"]["independent"]["verification"]["verdicts"]["wilcoxon"]
     assert replayed["p_value"] == pytest.approx(recorded["p_value"], rel=1e-6, abs=1e-12)
+
+
+def test_quick_feature_sharing_run(tmp_path):
+    output = tmp_path / "run"
+    assert mnist.main(["--method", "feature_sharing", "--quick", "--data-source", "embedded",
+                       "--output", str(output), "--verbose", "0"]) == 0
+    results = json.loads((output / "results.json").read_text())
+    assert results["config"]["experiment"]["method"] == "feature_sharing"
+    seed = results["seeds"][0]
+    key = WatermarkKey.load(output / "seed-0" / "watermark_key.json",
+                            expected_fingerprint=seed["key_fingerprint"])
+    assert key.method == "feature_sharing"
+    assert key.params["feature_sharing"] == {"freeze_up_to": "relu3"}
+    assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]
+    assert "feature sharing Table 2" in (output / "report.md").read_text()

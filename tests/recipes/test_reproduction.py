@@ -46,3 +46,27 @@ def test_mnist_ewe_watermark_survives_extraction(tmp_path):
     assert stolen["watermark_accuracy"]["mean"] >= 0.25  # the baseline's stolen copy: <= 0.10
     assert not any(independent["t_test_claimed"]) and not any(independent["wilcoxon_claimed"])
     assert all(victim["wilcoxon_claimed"])
+
+
+@pytest.mark.large
+@pytest.mark.skipif(not os.path.isdir(os.path.join(DATA_DIR, "fashion-mnist")), reason="needs KWM_DATA_DIR")
+@pytest.mark.parametrize("kind", ["in", "ood"])
+def test_mnist_feature_sharing_watermark_transfers(tmp_path, kind):
+    # benchmarks/results/mnist_feature_sharing*: 5 seeds; here 3. The bounds sit below what was
+    # measured (in-distribution 55.3 +- 12.3 %, out-of-distribution: see the README), not at
+    # the paper's 99.7 %, which kwm does not reach with 10k training digits.
+    output = tmp_path / "run"
+    ood = ["--ood"] if kind == "ood" else []
+    assert mnist.main(["--method", "feature_sharing", *ood, "--seeds", "3", "--data-source", "local",
+                       "--output", str(output), "--verbose", "0"]) == 0
+    results = json.loads((output / "results.json").read_text())
+    summary = results["summary"]
+    victim, stolen, independent = summary["victim"], summary["stolen"], summary["independent"]
+    assert victim["watermark_accuracy"]["mean"] >= 0.95
+    assert victim["accuracy"]["mean"] >= independent["accuracy"]["mean"] - 0.005
+    assert stolen["watermark_accuracy"]["mean"] >= (0.35 if kind == "in" else 0.80)
+    assert all(stolen["t_test_claimed"])
+    assert not any(independent["t_test_claimed"]) and not any(independent["wilcoxon_claimed"])
+    if kind == "ood":
+        for seed in results["seeds"]:
+            assert len(seed["false_rate"]["rates"]) == 3
