@@ -27,7 +27,6 @@ if os.environ.get("THREADS"):
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kwm import training  # noqa: E402
 from kwm.attacks import extract_model  # noqa: E402
 from kwm.recipes import config as recipe_config  # noqa: E402
 from kwm.recipes import experiment  # noqa: E402
@@ -71,12 +70,8 @@ def main(argv):
         if os.path.exists(path):
             independent = keras.models.load_model(path)
         else:
-            independent = experiment._build(config, data, seed + experiment.INDEPENDENT_SEED_OFFSET)
-            training.train_classifier(
-                independent, data.train.x, data.train.y, epochs=experiment._total_epochs(config),
-                batch_size=config["training"]["batch_size"],
-                learning_rate=config["training"]["learning_rate"],
-                seed=seed + experiment.INDEPENDENT_SEED_OFFSET, verbose=0,
+            independent = experiment._train_plain(
+                config, data, seed + experiment.INDEPENDENT_SEED_OFFSET, verbose=0
             )
             independent.save(path)
         target = key.target_class

@@ -1,4 +1,4 @@
-"""How deep the freeze goes vs. where the watermark lives and whether it transfers (feature sharing Figs. 3-4).
+"""Freeze depth vs where the watermark lives and whether it transfers (feature sharing Figs. 3-4).
 
     KWM_DATA_DIR=../shared/data python benchmarks/feature_sharing_depth.py
         [--architecture cnn8] [--seeds 0 1 2] [--epochs 5] [--watermark-epochs 5]
@@ -47,6 +47,15 @@ def _shift(before, after):
         name: float(np.abs(after[name] - before[name]).sum() / np.abs(before[name]).sum())
         for name in before
     }
+
+
+def _stat(values):
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {"mean": float(np.mean(values)), "std": std}
+
+
+def _pct(stat):
+    return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
 
 
 def main():
@@ -109,16 +118,12 @@ def main():
     summary = []
     for depth in range(len(layer_names)):
         at = [r for r in rows if r["depth"] == depth]
-
-        def stat(values):
-            return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
-
         summary.append({
             "depth": depth,
             "frozen_through": layer_names[depth - 1] if depth else None,
-            **{k: stat([r[k] for r in at]) for k in
+            **{k: _stat([r[k] for r in at]) for k in
                ("victim_accuracy", "victim_watermark", "stolen_accuracy", "stolen_watermark")},
-            "weight_shift": {n: stat([r["weight_shift"][n] for r in at]) for n in layer_names},
+            "weight_shift": {n: _stat([r["weight_shift"][n] for r in at]) for n in layer_names},
         })
     with open(os.path.join(args.output, "depth.json"), "w") as f:
         json.dump({"command": "python benchmarks/feature_sharing_depth.py", "args": vars(args),
@@ -128,11 +133,18 @@ def main():
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for entry in summary:
-        label = "baseline (nothing frozen)" if not entry["depth"] else f"frozen through {entry['frozen_through']}"
-        ax.plot(layer_names, [entry["weight_shift"][n]["mean"] for n in layer_names], marker="o", label=label)
+        label = (
+            f"frozen through {entry['frozen_through']}"
+            if entry["depth"]
+            else "baseline (nothing frozen)"
+        )
+        shifts = [entry["weight_shift"][n]["mean"] for n in layer_names]
+        ax.plot(layer_names, shifts, marker="o", label=label)
     ax.set_ylabel("weight shift in step 2 (normalised L1)")
     ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set_title(f"Where the watermark is learned ({args.architecture}, MNIST, {len(args.seeds)} seeds)")
+    ax.set_title(
+        f"Where the watermark is learned ({args.architecture}, MNIST, {len(args.seeds)} seeds)"
+    )
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(os.path.join(args.output, "weight_shift.png"), dpi=120)
@@ -153,10 +165,9 @@ def main():
     plt.close(fig)
     for entry in summary:
         print(
-            f"frozen through {entry['frozen_through'] or 'nothing':6s}: victim wm "
-            f"{100 * entry['victim_watermark']['mean']:.1f} ± {100 * entry['victim_watermark']['std']:.1f}, "
-            f"stolen wm {100 * entry['stolen_watermark']['mean']:.1f} ± {100 * entry['stolen_watermark']['std']:.1f}, "
-            f"stolen acc {100 * entry['stolen_accuracy']['mean']:.2f}"
+            f"frozen through {entry['frozen_through'] or 'nothing':6s}: "
+            f"victim acc {_pct(entry['victim_accuracy'])}, wm {_pct(entry['victim_watermark'])}; "
+            f"stolen acc {_pct(entry['stolen_accuracy'])}, wm {_pct(entry['stolen_watermark'])}"
         )
 
 

@@ -59,7 +59,9 @@ def _key(data, source_data, config, seed, source_class, target_class, trigger):
 
 
 def _watermark_baseline(data, source_data, config, seed, verbose):
-    return _watermark_two_phase(embed_baseline_watermark, {}, data, source_data, config, seed, verbose)
+    return _watermark_two_phase(
+        embed_baseline_watermark, {}, data, source_data, config, seed, verbose
+    )
 
 
 def _watermark_feature_sharing(data, source_data, config, seed, verbose):
@@ -256,7 +258,10 @@ def _calibrated_key(config, data, key, cache, verbose, log):
     count = config["verification"]["reference_models"]
     for i in range(count):
         if i not in cache:
-            log(f"training reference model {i + 1}/{count} (seed {REFERENCE_SEED + i}, no watermark)")
+            log(
+                f"training reference model {i + 1}/{count} "
+                f"(seed {REFERENCE_SEED + i}, no watermark)"
+            )
             cache[i] = _train_plain(config, data, REFERENCE_SEED + i, verbose)
     epochs = _total_epochs(config)
     return calibrate_false_rate(

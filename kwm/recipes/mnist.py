@@ -1,4 +1,4 @@
-"""MNIST experiments: `python -m kwm.recipes.mnist --method baseline|ewe|feature_sharing`.
+"""MNIST experiments: `python -m kwm.recipes.mnist --method baseline|ewe|feature_sharing [--ood]`.
 
 Configurations: `recipes/mnist_<method>.toml` (in-distribution watermarks) and
 `recipes/mnist_<method>_ood.toml` (`--ood`: Fashion-MNIST images as watermarks). Without data, the run uses

@@ -45,7 +45,13 @@ def test_step_two_leaves_the_feature_extractor_bit_identical(toy_data):
 
 @pytest.mark.parametrize(
     "up_to, frozen",
-    [(0, []), (1, ["conv1"]), (-2, ["conv1", "conv2"]), ("pool1", ["conv1"]), ("dense1", ["conv1", "conv2", "dense1"])],
+    [
+        (0, []),
+        (1, ["conv1"]),
+        (-2, ["conv1", "conv2"]),
+        ("pool1", ["conv1"]),
+        ("dense1", ["conv1", "conv2", "dense1"]),
+    ],
 )
 def test_freeze_depth(up_to, frozen):
     model = architectures.ewe_cnn((16, 16, 1), num_classes=3)
