@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 
+import keras
 import numpy as np
 
 from kwm import architectures, datasets, training
@@ -36,6 +37,7 @@ def main():
     source = datasets.load(args.source, data_dir=data_dir, sources=("local",))
     per_model = []
     for seed in args.seeds:
+        keras.utils.set_random_seed(seed)  # the initialisation too, not only the shuffling
         model = architectures.build(args.architecture, task.input_shape, task.num_classes)
         training.train_classifier(
             model, task.train.x, task.train.y, epochs=args.epochs, seed=seed, verbose=0
