@@ -20,6 +20,9 @@ def freeze_feature_extractor(model, up_to=-1):
             so -1 (the default) leaves only the last weighted layer, the
             feature-sharing paper's "last decision layer", trainable.
 
+    Frozen `BatchNormalization` layers run in inference mode (Keras'
+    semantics for `trainable = False`), so their statistics stay fixed too.
+
     Returns:
         The names of the frozen layers that hold weights.
 
