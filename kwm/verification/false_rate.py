@@ -99,6 +99,7 @@ def calibrate_false_rate(key, reference_models, names=None, max_false_rate=0.1):
         false_rate={
             "value": max(rates),
             "rule": "largest rate of the reference models",
+            "max_allowed": float(max_false_rate),
             "rates": rates,
             "mean": float(np.mean(rates)),
             "std": float(np.std(rates)),

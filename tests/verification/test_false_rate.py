@@ -35,6 +35,7 @@ def test_calibration_records_each_reference_model_and_keeps_the_largest():
     assert key.false_rate["value"] == pytest.approx(0.1)
     assert key.false_rate["models"] == ["a", "b", "c"]
     assert key.false_rate["num_inputs"] == 60
+    assert key.false_rate["max_allowed"] == 0.1
 
 
 def test_the_calibrated_rate_is_part_of_the_saved_key(tmp_path):
