@@ -3,6 +3,8 @@
 import keras
 from keras import layers
 
+from kwm.architectures.image_input import image_input
+
 # Widths of conv1..conv6; the paper names the layers (conv1..conv6, fc1, fc2) but not their sizes.
 CNN8_FILTERS = (32, 32, 64, 64, 128, 128)
 
@@ -35,14 +37,7 @@ def cnn8(input_shape=(28, 28, 1), num_classes=10, fc_units=256, dropout=0.0, nam
     >>> [layer.name for layer in model.layers if layer.weights]
     ['conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'conv6', 'fc1', 'fc2']
     """
-    if len(tuple(input_shape)) != 3:
-        raise ValueError(
-            "`input_shape` must be (height, width, channels). "
-            f"Received: input_shape={input_shape}"
-        )
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    inputs = image_input(input_shape, dropout)
     x = inputs
     for i, filters in enumerate(CNN8_FILTERS, start=1):
         x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i}")(x)

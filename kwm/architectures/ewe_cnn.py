@@ -3,6 +3,8 @@
 import keras
 from keras import layers
 
+from kwm.architectures.image_input import image_input
+
 # Pre-activation outputs the EWE reference entangles (conv1, conv2, dense1).
 EWE_CNN_ENTANGLED_LAYERS = ("conv1", "conv2", "dense1")
 
@@ -47,14 +49,7 @@ def ewe_cnn(
     >>> model.output_shape
     (None, 2)
     """
-    if len(tuple(input_shape)) != 3:
-        raise ValueError(
-            "`input_shape` must be (height, width, channels). "
-            f"Received: input_shape={input_shape}"
-        )
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    inputs = image_input(input_shape, dropout)
     x = layers.Conv2D(32, 5, padding="same", name="conv1")(inputs)
     x = layers.ReLU(name="relu1")(x)
     x = layers.MaxPooling2D(2, name="pool1")(x)
