@@ -48,3 +48,33 @@ def write_mnist_folder(folder, n_train=60, n_test=30, seed=0, train_name="train"
         write_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte.gz"), images)
         write_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte.gz"), labels)
     return folder
+
+
+def class_value(label):
+    """A grey level that encodes the label, so the test can check every label."""
+    return 10 * label + 5
+
+
+def write_class_folders(root, per_class=(3, 2), size=32, classes=None, fmt="png"):
+    """Writes CIFAR-style train/<class>/ and test/<class>/ images whose pixels encode the label.
+
+    `per_class` gives the images per class of each split: an int, or a dict
+    of label to count with a `"default"`.
+    """
+    import keras
+
+    from kwm.datasets.cifar import CIFAR10_CLASSES
+
+    classes = CIFAR10_CLASSES if classes is None else classes
+    for split, count in zip(("train", "test"), per_class):
+        for label, name in enumerate(classes):
+            folder = os.path.join(root, split, name)
+            os.makedirs(folder, exist_ok=True)
+            n = count if isinstance(count, int) else count.get(label, count["default"])
+            for i in range(n):
+                image = np.full((size, size, 3), class_value(label), dtype=np.uint8)
+                image[0, 0] = (i, 0, 0)
+                keras.utils.save_img(
+                    os.path.join(folder, f"{i:04d}.{fmt}"), image, scale=False
+                )
+    return root

@@ -1,9 +1,18 @@
 """Model architectures of the papers, as functional Keras models."""
 
+import inspect
+
 from kwm.architectures.cnn8 import cnn8
 from kwm.architectures.ewe_cnn import EWE_CNN_ENTANGLED_LAYERS, ewe_cnn
+from kwm.architectures.resnet import resnet, resnet8, resnet18, resnet20
 
-_BUILDERS = {"ewe_cnn": ewe_cnn, "cnn8": cnn8}
+_BUILDERS = {
+    "ewe_cnn": ewe_cnn,
+    "cnn8": cnn8,
+    "resnet8": resnet8,
+    "resnet20": resnet20,
+    "resnet18": resnet18,
+}
 
 
 def build(name, input_shape, num_classes, **kwargs):
@@ -24,7 +33,16 @@ def build(name, input_shape, num_classes, **kwargs):
         raise ValueError(
             f"Unknown architecture. Known: {sorted(_BUILDERS)}. Received: name={name!r}"
         )
-    return _BUILDERS[name](input_shape=input_shape, num_classes=num_classes, **kwargs)
+    builder = _BUILDERS[name]
+    accepted = inspect.signature(builder).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"{name} takes no option {unknown}; its options: "
+            f"{[p for p in accepted if p not in ('input_shape', 'num_classes')]}. "
+            f"Received: {kwargs}"
+        )
+    return builder(input_shape=input_shape, num_classes=num_classes, **kwargs)
 
 
 def available_architectures():

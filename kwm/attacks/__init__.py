@@ -1,8 +1,28 @@
-"""Attacks on watermarked models: extraction (removal attacks come next)."""
+"""Attacks on watermarked models: extraction and removal."""
 
 from kwm.attacks.extraction import (
     ExtractionResult,
     extract_model,
     hard_labels,
+    label_transform,
+    quantized_labels,
     soft_labels,
+    tempered_labels,
 )
+from kwm.attacks.neural_cleanse import (
+    NeuralCleanseResult,
+    ReversedTrigger,
+    anomaly_indices,
+    neural_cleanse,
+    reverse_engineer_trigger,
+    unlearn,
+)
+from kwm.attacks.pruning import (
+    PruningResult,
+    fine_prune,
+    fine_tune,
+    magnitude_prune,
+    mean_activations,
+    prune_neurons,
+)
+from kwm.attacks.suite import ATTACKS, AttackSettings, resolve_attacks, run_attacks

@@ -19,6 +19,80 @@ def hard_labels(probabilities):
     return np.eye(probabilities.shape[1], dtype="float32")[probabilities.argmax(axis=1)]
 
 
+def quantized_labels(levels):
+    """A label transform that rounds each probability to one of `levels` values.
+
+    Posterior quantisation (Tramer et al., 2016; feature sharing Fig. 7,
+    from 1000 levels down to 2): an API that answers with coarse
+    probabilities. Each probability becomes the nearest of
+    `0, 1/(levels-1), ..., 1`; a row rounded to all zeros (no class above
+    `1/(2(levels-1))`) keeps only its top class at 1, so every answer still
+    names a class. Rows are not renormalised, so the answers take at most
+    `levels` distinct values.
+
+    Args:
+        levels: int. Number of values, at least 2 (2: hard labels wherever
+            one class exceeds 0.5).
+
+    Returns:
+        A callable `(n, K)` probabilities -> `(n, K)` quantised targets,
+        named `quantized_<levels>`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> quantized_labels(3)(np.array([[0.7, 0.2, 0.1]])).tolist()
+    [[0.5, 0.0, 0.0]]
+    """
+    levels = int(levels)
+    if levels < 2:
+        raise ValueError(f"`levels` must be at least 2. Received: levels={levels}")
+
+    def quantize(probabilities):
+        p = np.asarray(probabilities, dtype="float64")
+        q = np.round(p * (levels - 1)) / (levels - 1)
+        empty = q.sum(axis=1) == 0
+        q[empty, p[empty].argmax(axis=1)] = 1.0
+        return q.astype("float32")
+
+    quantize.__name__ = f"quantized_{levels}"
+    return quantize
+
+
+def tempered_labels(temperature):
+    """A label transform that softens (T > 1) or sharpens (T < 1) the API's probabilities.
+
+    Distillation with temperature (Hinton et al., 2015) as an extraction
+    variant: the thief trains on `p ** (1 / T)` renormalised, the softmax of
+    the victim's log-probabilities divided by `T`.
+
+    Args:
+        temperature: float. Positive.
+
+    Returns:
+        A callable named `tempered_<T>`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> tempered_labels(1e9)(np.array([[0.9, 0.1]])).round(3).tolist()
+    [[0.5, 0.5]]
+    """
+    temperature = float(temperature)
+    if not temperature > 0:
+        raise ValueError(f"`temperature` must be positive. Received: temperature={temperature}")
+
+    def temper(probabilities):
+        logits = np.log(np.clip(np.asarray(probabilities, dtype="float64"), 1e-12, 1.0))
+        logits = logits / temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return (p / p.sum(axis=1, keepdims=True)).astype("float32")
+
+    temper.__name__ = f"tempered_{temperature:g}"
+    return temper
+
+
 _LABELS = {"soft": soft_labels, "hard": hard_labels}
 
 
@@ -37,6 +111,30 @@ class ExtractionResult:
     num_queries: int
     labels: str
     history: object = None
+
+
+def label_transform(name):
+    """The label transform a name stands for: `soft`, `hard`, `quantized:<k>`, `tempered:<T>`.
+
+    Examples:
+
+    >>> label_transform("quantized:10").__name__
+    'quantized_10'
+    """
+    kind, _, argument = name.partition(":")
+    try:
+        if kind in _LABELS and not argument:
+            return _LABELS[kind]
+        if kind == "quantized" and argument:
+            return quantized_labels(int(argument))
+        if kind == "tempered" and argument:
+            return tempered_labels(float(argument))
+    except ValueError as e:
+        raise ValueError(f"{e} Received: labels={name!r}") from e
+    raise ValueError(
+        "`labels` must be 'soft', 'hard', 'quantized:<levels>', 'tempered:<temperature>' "
+        f"or a callable. Received: labels={name!r}"
+    )
 
 
 def extract_model(
@@ -65,8 +163,10 @@ def extract_model(
         queries: np.ndarray. The thief's inputs (any modality).
         student: keras.Model. A fresh model to train (same architecture as
             the victim by default in kwm's recipes; any classifier works).
-        labels: `"soft"`, `"hard"` or a callable mapping the API's
-            `(n, K)` probabilities to training targets of the same shape.
+        labels: `"soft"`, `"hard"`, `"quantized:<levels>"`,
+            `"tempered:<T>"`, or a callable mapping the API's `(n, K)`
+            probabilities to training targets of the same shape (e.g.
+            `quantized_labels(k)`, `tempered_labels(T)`).
         epochs: int. Training epochs of the copy.
         batch_size: int. Batch size.
         learning_rate: float. Adam learning rate.
@@ -89,12 +189,8 @@ def extract_model(
     64
     """
     if isinstance(labels, str):
-        if labels not in _LABELS:
-            raise ValueError(
-                f"`labels` must be one of {sorted(_LABELS)} or a callable. "
-                f"Received: labels={labels!r}"
-            )
-        label_name, transform = labels, _LABELS[labels]
+        transform = label_transform(labels)
+        label_name = labels
     elif callable(labels):
         label_name, transform = getattr(labels, "__name__", "custom"), labels
     else:

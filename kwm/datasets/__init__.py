@@ -1,5 +1,6 @@
 """Task datasets with provenance: local copies, tfds, or an embedded sample."""
 
+from kwm.datasets import cifar  # noqa: F401  (registers cifar10, cifar100, svhn)
 from kwm.datasets import mnist  # noqa: F401  (registers mnist, fashion_mnist)
 from kwm.datasets.idx import IDXFormatError, read_idx, write_idx
 from kwm.datasets.resolver import (
@@ -10,4 +11,5 @@ from kwm.datasets.resolver import (
     load,
     register_dataset,
 )
+from kwm.datasets.shape import match_input_shape, pad_images
 from kwm.datasets.task_dataset import DataProvenance, Split, TaskDataset

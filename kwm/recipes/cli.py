@@ -5,6 +5,7 @@ import datetime
 import os
 import sys
 
+from kwm.attacks import resolve_attacks
 from kwm.datasets import DatasetNotFoundError
 from kwm.prediction_api import InvalidPredictionError
 from kwm.recipes import experiment
@@ -12,6 +13,7 @@ from kwm.recipes.config import load_recipe
 from kwm.reports import (
     code_provenance,
     plot_accuracy_bars,
+    plot_attack_curves,
     plot_watermark_inputs,
     staged_directory,
     write_report,
@@ -46,9 +48,19 @@ def build_parser(dataset, methods):
     )
     parser.add_argument("--epochs", type=int, help="clean training epochs")
     parser.add_argument("--watermark-epochs", type=int, help="training epochs with watermarks")
+    parser.add_argument(
+        "--attacks",
+        help="attack the stolen model: 'all' or a comma-separated list of "
+        "pruning, fine_pruning, fine_tuning, magnitude_pruning, hard_labels, quantization, "
+        "neural_cleanse",
+    )
     parser.add_argument("--output", help="output directory (default runs/<recipe>-<UTC time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration")
+    parser.add_argument(
+        "--full", action="store_true",
+        help="the paper's full-size configuration (the recipe's [full] table; for a GPU)",
+    )
     parser.add_argument(
         "--data-dir",
         help="root of local dataset copies in their original formats (else $KWM_DATA_DIR)",
@@ -77,6 +89,8 @@ def _overrides(args):
         overrides.setdefault("training", {})["watermark_epochs"] = args.watermark_epochs
     if args.data_source:
         overrides["data"] = {"sources": list(dict.fromkeys(args.data_source))}
+    if args.attacks:
+        overrides["attacks"] = {"run": list(resolve_attacks(args.attacks))}
     return overrides
 
 
@@ -85,10 +99,12 @@ def run(dataset, argv=None, methods=("baseline",)):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(dataset, list(methods)).parse_args(argv)
     try:
+        overrides = _overrides(args)
         config = load_recipe(
             args.config or f"{dataset}_{args.method}" + ("_ood" if args.ood else ""),
             quick=args.quick,
-            overrides=_overrides(args),
+            overrides=overrides,
+            full=args.full,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -126,6 +142,7 @@ def run(dataset, argv=None, methods=("baseline",)):
                 seed_results.append(result)
                 keys.append(key)
             summary = experiment.summarize(seed_results)
+            attack_summary = experiment.summarize_attacks(seed_results)
             independent = [
                 verdict["claimed"]
                 for r in seed_results
@@ -140,6 +157,7 @@ def run(dataset, argv=None, methods=("baseline",)):
                 "code": code,
                 "seeds": seed_results,
                 "summary": summary,
+                "attack_summary": attack_summary,
                 "checks": {
                     "independent_model_claimed_by_no_test_on_any_seed": not any(independent),
                     "victim_claimed_on_every_seed": all(summary["victim"]["claimed"]),
@@ -151,6 +169,13 @@ def run(dataset, argv=None, methods=("baseline",)):
                 os.path.join(stage, "accuracy.png"),
                 title=f"{config['experiment']['name']}: mean ± std over {len(seeds)} seed(s)",
             )
+            if attack_summary:
+                plot_attack_curves(
+                    attack_summary,
+                    os.path.join(stage, "attacks.png"),
+                    title=f"{config['experiment']['name']}: attacks on the stolen model, "
+                    f"{len(seeds)} seed(s)",
+                )
             write_report(results, stage)
     except (
         DatasetNotFoundError,

@@ -2,8 +2,10 @@
 
 The files live in the repository's top-level `recipes/` folder, which is
 installed as the package `kwm.recipes.configs` so that a non-editable
-install finds them too. A file overrides `DEFAULTS`; its `[quick]` table
-overrides it again for `--quick` smoke runs; command-line flags come last.
+install finds them too. A file overrides `DEFAULTS`; its `[full]` table
+overrides it for `--full` runs (the paper's full-size configuration, for a
+GPU), its `[quick]` table for `--quick` smoke runs; command-line flags come
+last.
 Unknown keys are errors, so a typo never silently falls back to a default.
 """
 
@@ -27,6 +29,8 @@ DEFAULTS = {
     "model": {
         "architecture": "ewe_cnn",
         "dropout": 0.0,
+        # Further keyword arguments of the architecture's builder (e.g. { fc_units = 128 }).
+        "options": {},
     },
     "training": {
         # Epochs on task data before watermarking, then with watermarks.
@@ -92,14 +96,37 @@ DEFAULTS = {
         # ... and the largest rate one of them may show for the key to be used.
         "max_false_rate": 0.1,
     },
+    # Attacks on the stolen model (`--attacks all`; `kwm.attacks.run_attacks`), an empty
+    # `run` skips them. The other keys are `kwm.attacks.AttackSettings`.
+    "attacks": {
+        "run": [],
+        "prune_layer": "dense1",
+        "prune_activation": "relu3",
+        "pruning_ratios": [0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99],
+        "fine_pruning_ratios": [0.5, 0.9],
+        "fine_pruning_epochs": 2,
+        "fine_tuning_examples": 1000,
+        "fine_tuning_epochs": 5,
+        "magnitude_ratios": [0.5, 0.9],
+        "quantization_levels": [2, 10, 100],
+        # 0: as many epochs as the thief's own extraction.
+        "extraction_epochs": 0,
+        "neural_cleanse_examples": 512,
+        "neural_cleanse_steps": 300,
+        "neural_cleanse_l1": 0.01,
+        "unlearning_epochs": 2,
+    },
     # Published figures this experiment reproduces (percent, [mean, std]).
     "paper": {},
     "quick": {},
+    # The paper's full-size configuration (`--full`), where the default is CPU-sized.
+    "full": {},
 }
 
-_FREE_TABLES = ("paper", "quick")
-# Tables a recipe replaces whole instead of merging key by key (`trigger = {}`: no trigger).
-_REPLACED_TABLES = ("trigger",)
+_FREE_TABLES = ("paper", "quick", "full")
+# Tables a recipe replaces whole instead of merging key by key (`trigger = {}`: no trigger;
+# `options`: whatever the chosen architecture's builder takes).
+_REPLACED_TABLES = ("trigger", "options")
 
 
 def _merge(base, override, where=""):
@@ -153,13 +180,15 @@ def available_recipes():
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def load_recipe(name_or_path, quick=False, overrides=None):
+def load_recipe(name_or_path, quick=False, overrides=None, full=False):
     """Loads a recipe configuration.
 
     Args:
         name_or_path: str. A packaged recipe name (see
             `available_recipes()`) or a path to a TOML file.
         quick: bool. Apply the file's `[quick]` overrides.
+        full: bool. Apply the file's `[full]` overrides first (the paper's
+            full-size configuration); an error if the file has none.
         overrides: dict or None. Nested overrides applied last.
 
     Returns:
@@ -184,6 +213,13 @@ def load_recipe(name_or_path, quick=False, overrides=None):
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"Invalid TOML in {source}: {e}. Received: {source}") from e
     config = _merge(DEFAULTS, document)
+    if full:
+        if not config["full"]:
+            raise ValueError(
+                f"This recipe has no [full] configuration: its default is the paper's. "
+                f"Received: full=True for {source}"
+            )
+        config = _merge(config, config["full"])
     if quick:
         config = _merge(config, config["quick"])
     if overrides:

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from kwm import architectures, datasets, training
-from kwm.attacks import extract_model
+from kwm.attacks import AttackSettings, extract_model, run_attacks
 from kwm.export import export_for_serving
 from kwm.prediction_api import PredictionAPI
 from kwm.reports.plots import plot_representations
@@ -196,6 +196,8 @@ def load_data(config, data_dir=None, download="auto"):
     source = None
     if source_name and source_name != data.name:
         source = datasets.load(source_name, data_dir=data_dir, sources=sources, download=download)
+        # e.g. MNIST digits as the offline stand-in for SVHN on CIFAR: padded to 32x32, RGB.
+        source = datasets.match_input_shape(source, data.input_shape)
     return data, source
 
 
@@ -207,6 +209,7 @@ def _build(config, data, seed):
         data.input_shape,
         data.num_classes,
         dropout=model_config["dropout"],
+        **model_config["options"],
     )
 
 
@@ -376,6 +379,10 @@ def run_seed(
         "independent": _evaluate("independent", independent, data, key, config, seed),
     }
     timings["verification_s"] = time.perf_counter() - start
+    if config["attacks"]["run"]:
+        start = time.perf_counter()
+        attack_results = _attack(config, data, key, stolen.model, api, seed, verbose, log)
+        timings["attacks_s"] = time.perf_counter() - start
     models["stolen"]["extraction"] = {
         "num_queries": stolen.num_queries,
         "labels": stolen.labels,
@@ -396,7 +403,90 @@ def run_seed(
         "models": models,
         "timings": {k: round(v, 1) for k, v in timings.items()},
     }
+    if config["attacks"]["run"]:
+        results["attacks"] = attack_results
     return results, key
+
+
+def _attack(config, data, key, stolen, api, seed, verbose, log):
+    """Runs the recipe's attacks on the stolen model; every cell verified like a suspect."""
+    settings = {k: v for k, v in config["attacks"].items() if k != "run"}
+    settings["extraction_epochs"] = (
+        settings["extraction_epochs"] or config["extraction"]["epochs"] or _total_epochs(config)
+    )
+    settings = AttackSettings(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()},
+        batch_size=config["training"]["batch_size"],
+        learning_rate=config["training"]["learning_rate"],
+    )
+
+    def evaluate(model):
+        scored = _evaluate("attacked", model, data, key, config, seed)
+        verification = scored["verification"]
+        return {
+            "accuracy": scored["accuracy"],
+            "watermark_accuracy": scored["watermark_accuracy"],
+            "p_values": {t: v["p_value"] for t, v in verification["verdicts"].items()},
+            "claimed": {t: v["claimed"] for t, v in verification["verdicts"].items()},
+            "wdr": verification["detection_rates"],
+        }
+
+    return run_attacks(
+        stolen,
+        api,
+        data.train.x,
+        data.train.x,
+        data.train.y,
+        evaluate,
+        attacks=config["attacks"]["run"],
+        settings=settings,
+        student=lambda: _build(config, data, seed + STOLEN_SEED_OFFSET),
+        seed=seed,
+        log=lambda message: log(f"[seed {seed}] {message}"),
+    )
+
+
+def summarize_attacks(seed_results):
+    """Per attack and setting, mean and std over seeds of the attacked stolen model's scores.
+
+    Returns:
+        `{attack: [{"setting", "accuracy", "watermark_accuracy",
+        "<test>_p_value", "<test>_claimed", "<test>_wdr"}, ...]}`, empty when
+        no attack ran.
+    """
+    if "attacks" not in seed_results[0]:
+        return {}
+    summary = {}
+    for attack, cells in seed_results[0]["attacks"].items():
+        rows = []
+        for i, first in enumerate(cells):
+            runs = [r["attacks"][attack][i] for r in seed_results]
+            row = {
+                "setting": first["setting"],
+                "accuracy": _stats([c["accuracy"] for c in runs]),
+                "watermark_accuracy": _stats([c["watermark_accuracy"] for c in runs]),
+            }
+            for test in first["p_values"]:
+                row[f"{test}_p_value"] = _stats([c["p_values"][test] for c in runs])
+                row[f"{test}_claimed"] = [c["claimed"][test] for c in runs]
+                row[f"{test}_wdr"] = _stats([c["wdr"][test] for c in runs])
+            if "neural_cleanse" in first:
+                row["anomaly_index"] = _stats(
+                    [c["neural_cleanse"]["anomaly_index"] for c in runs]
+                )
+                row["flagged"] = [c["neural_cleanse"]["flagged"] for c in runs]
+            rows.append(row)
+        summary[attack] = rows
+    return summary
+
+
+def _stats(values):
+    values = np.asarray(values, dtype="float64")
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        "values": values.tolist(),
+    }
 
 
 def summarize(seed_results):
@@ -404,14 +494,7 @@ def summarize(seed_results):
     summary = {}
     for name in seed_results[0]["models"]:
         rows = [r["models"][name] for r in seed_results]
-
-        def stats(values):
-            values = np.asarray(values, dtype="float64")
-            return {
-                "mean": float(values.mean()),
-                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                "values": values.tolist(),
-            }
+        stats = _stats
 
         entry = {
             "accuracy": stats([r["accuracy"] for r in rows]),

@@ -1,6 +1,11 @@
 """Reports of recipe runs: JSON, Markdown, figures, provenance."""
 
-from kwm.reports.plots import plot_accuracy_bars, plot_representations, plot_watermark_inputs
+from kwm.reports.plots import (
+    plot_accuracy_bars,
+    plot_attack_curves,
+    plot_representations,
+    plot_watermark_inputs,
+)
 from kwm.reports.provenance import code_provenance
 from kwm.reports.report import render_markdown, write_json, write_report
 from kwm.reports.staging import staged_directory

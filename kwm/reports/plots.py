@@ -143,3 +143,51 @@ def plot_representations(model, data, key, layers, path, count=300):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_attack_curves(attack_summary, path, title=""):
+    """Saves the stolen model's task and watermark accuracy under each swept attack.
+
+    One panel per attack with numeric settings (neuron pruning and
+    fine-pruning ratio, magnitude sparsity, quantisation levels on a log
+    axis; EWE Figs. 13/15, feature sharing Figs. 5-7), mean +- std over
+    seeds.
+
+    Args:
+        attack_summary: dict. `summarize_attacks` output.
+        path: str. PNG path.
+        title: str. Figure title.
+
+    Returns:
+        `path`, or None when no attack has a numeric sweep.
+    """
+    swept = {
+        name: rows
+        for name, rows in attack_summary.items()
+        if len(rows) > 1 and all(isinstance(r["setting"], (int, float)) for r in rows)
+    }
+    if not swept:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(swept), figsize=(3.4 * len(swept), 3.1), squeeze=False)
+    for ax, (name, rows) in zip(axes[0], swept.items()):
+        settings = [r["setting"] for r in rows]
+        for metric, label in (("accuracy", "task accuracy"), ("watermark_accuracy", "watermark")):
+            means = np.array([100 * r[metric]["mean"] for r in rows])
+            stds = np.array([100 * r[metric]["std"] for r in rows])
+            ax.errorbar(settings, means, yerr=stds, marker="o", ms=3, capsize=2, label=label)
+        if name == "quantization":
+            ax.set_xscale("log")
+            ax.set_xlabel("posterior levels", fontsize=8)
+        else:
+            ax.set_xlabel("fraction pruned", fontsize=8)
+        ax.set_ylim(-5, 105)
+        ax.set_title(name.replace("_", " "), fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("%")
+    axes[0][0].legend(fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -34,6 +34,43 @@ def _p(stat):
     return f"median {_p_value(sorted(values)[len(values) // 2])} (max {_p_value(max(values))})"
 
 
+def _attack_lines(attack_summary, tests, decision):
+    """The attack-matrix row of this recipe: every attack on the stolen model, per setting."""
+    lines = [
+        "## Attacks on the stolen model",
+        "",
+        "Each attack starts from the stolen model of every seed (removal) or re-extracts a copy "
+        "from degraded answers (hard labels, quantisation); the result is verified with the same "
+        "key as the suspects above. Plot: `attacks.png`.",
+        "",
+    ]
+    header = ["attack", "setting", "task accuracy %", "watermark accuracy %"]
+    for test in tests:
+        header += [f"{_TEST_NAMES[test]} p", f"{_TEST_NAMES[test]} claimed"]
+    header.append("Neural Cleanse anomaly index (flagged)")
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for attack, rows in attack_summary.items():
+        for row in rows:
+            cells = [attack.replace("_", " "), str(row["setting"]), _pct(row["accuracy"]),
+                     _pct(row["watermark_accuracy"])]
+            for test in tests:
+                cells += [_p(row[f"{test}_p_value"]), _count(row[f"{test}_claimed"])]
+            if "anomaly_index" in row:
+                index = row["anomaly_index"]
+                cells.append(f"{index['mean']:.2f} ± {index['std']:.2f} ({_count(row['flagged'])})")
+            else:
+                cells.append("")
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Claims by the decision test ({_TEST_NAMES[decision]}) count an attack as failed; "
+        "Neural Cleanse flags a model when the anomaly index exceeds 2.",
+        "",
+    ]
+    return lines
+
+
 def _count(flags):
     return f"{sum(flags)}/{len(flags)}"
 
@@ -134,6 +171,10 @@ def render_markdown(results):
             "from the data named above.",
             "",
         ]
+
+    attack_summary = results.get("attack_summary")
+    if attack_summary:
+        lines += _attack_lines(attack_summary, tests, decision)
 
     lines += ["## Checks", ""]
     for check, value in results["checks"].items():

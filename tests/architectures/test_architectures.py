@@ -61,3 +61,50 @@ def test_the_eight_layer_cnn_of_the_freeze_depth_study():
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-6)
     with pytest.raises(ValueError, match="Received: dropout=1.5"):
         architectures.build("cnn8", (28, 28, 1), 10, dropout=1.5)
+
+
+@pytest.mark.parametrize(
+    "name, params, blocks", [("resnet8", 78_714, 3), ("resnet20", 274_042, 9)]
+)
+def test_cifar_resnets(name, params, blocks):
+    model = architectures.build(name, (32, 32, 3), 10)
+    assert model.count_params() == params  # He et al. 2016: ResNet-20 has 0.27 M parameters
+    names = [layer.name for layer in model.layers]
+    assert sum(n.endswith("_add") for n in names) == blocks
+    # Stages halve the resolution twice: 32 -> 16 -> 8, projected shortcuts where they do.
+    assert model.get_layer("stage3_block1_out").output.shape[1:] == (8, 8, 64)
+    assert "stage2_block1_proj" in names and "stage1_block1_proj" not in names
+    assert [n for n in names if model.get_layer(n).weights][-1] == "logits"
+    assert model.get_layer("features").output.shape == (None, 64)
+    probabilities = model.predict(np.random.rand(2, 32, 32, 3), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
+
+
+def test_resnet18_is_the_cifar_variant():
+    model = architectures.resnet18()
+    assert 11_000_000 < model.count_params() < 11_300_000
+    assert model.get_layer("stem_conv").kernel.shape == (3, 3, 3, 64)  # no 7x7 stem, no max pool
+    assert model.get_layer("features").output.shape == (None, 512)
+
+
+def test_resnet_round_trip_and_errors(tmp_path):
+    model = architectures.resnet8(input_shape=(16, 16, 3), num_classes=4)
+    path = tmp_path / "r.keras"
+    model.save(path)
+    x = np.random.rand(3, 16, 16, 3).astype("float32")
+    np.testing.assert_allclose(keras.saving.load_model(path).predict(x, verbose=0),
+                               model.predict(x, verbose=0), atol=1e-6)
+    with pytest.raises(ValueError, match="Received: stage_filters=\\(\\), blocks_per_stage=3, fc_units=0"):
+        architectures.resnet(stage_filters=())
+    with pytest.raises(ValueError, match="Received: input_shape=\\(32, 32\\)"):
+        architectures.build("resnet8", (32, 32), 10)
+
+
+def test_builder_options_are_checked():
+    model = architectures.build("resnet8", (32, 32, 3), 10, fc_units=32)
+    assert model.get_layer("features").output.shape == (None, 8 * 8 * 64)  # flattened, not pooled
+    assert [layer.name for layer in model.layers if layer.weights][-2:] == ["fc1", "logits"]
+    with pytest.raises(ValueError, match="resnet8 takes no option \\['fc_unit'\\]"):
+        architectures.build("resnet8", (32, 32, 3), 10, fc_unit=32)
+    with pytest.raises(ValueError, match="fc_units=-1"):
+        architectures.build("resnet8", (32, 32, 3), 10, fc_units=-1)

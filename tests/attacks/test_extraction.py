@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from kwm import architectures, extract_model, training
-from kwm.attacks import hard_labels
+from kwm.attacks import hard_labels, label_transform, quantized_labels, tempered_labels
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +53,40 @@ def test_errors(victim):
         extract_model(victim, queries, student, labels="argmax")
     with pytest.raises(ValueError, match="label transform must return shape"):
         extract_model(victim, queries, student, labels=lambda p: p[:, :2])
+
+
+@pytest.mark.parametrize("levels", [2, 3, 10, 1000])
+def test_quantized_answers_take_at_most_k_values(levels):
+    probabilities = np.random.default_rng(levels).dirichlet(np.full(10, 0.3), size=500)
+    q = quantized_labels(levels)(probabilities)
+    assert len(np.unique(q)) <= levels
+    steps = q.astype("float64") * (levels - 1)
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)  # on the grid 0, 1/(k-1), .., 1
+    assert (q.max(axis=1) > 0).all()  # every answer still names a class
+    np.testing.assert_array_equal(q.argmax(1)[q.max(1) == 1], probabilities.argmax(1)[q.max(1) == 1])
+    if levels == 2:
+        confident = probabilities.max(1) > 0.5
+        np.testing.assert_array_equal(q[confident], hard_labels(probabilities)[confident])
+    if levels == 1000:
+        assert np.abs(q - probabilities).max() <= 0.5 / 999 + 1e-6
+
+
+def test_tempered_labels():
+    p = np.random.default_rng(0).dirichlet(np.ones(4), size=50)
+    np.testing.assert_allclose(tempered_labels(1.0)(p), p, rtol=1e-5)
+    sharp, soft = tempered_labels(0.5)(p), tempered_labels(4.0)(p)
+    np.testing.assert_allclose(soft.sum(1), 1.0, rtol=1e-5)
+    assert (soft.max(1) <= p.max(1) + 1e-6).all() and (sharp.max(1) >= p.max(1) - 1e-6).all()
+    np.testing.assert_array_equal(sharp.argmax(1), p.argmax(1))
+
+
+def test_label_names(victim):
+    assert label_transform("quantized:4").__name__ == "quantized_4"
+    assert label_transform("tempered:2").__name__ == "tempered_2"
+    for bad in ("quantized", "quantized:1", "tempered:-1", "soft:2", "quantised:3"):
+        with pytest.raises(ValueError, match=f"Received: labels='{bad}'"):
+            label_transform(bad)
+    queries = np.random.default_rng(0).random((40, 16, 16, 1), "float32")
+    result = extract_model(victim, queries, architectures.ewe_cnn((16, 16, 1), num_classes=3),
+                           labels="quantized:2", epochs=1, verbose=0)
+    assert result.labels == "quantized:2"

@@ -224,3 +224,31 @@ def test_quick_feature_sharing_run(tmp_path):
     assert key.params["feature_sharing"] == {"freeze_up_to": "relu3"}
     assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]
     assert "feature sharing Table 2" in (output / "report.md").read_text()
+
+
+def test_quick_run_with_every_attack(tmp_path):
+    output = tmp_path / "run"
+    assert mnist.main(["--method", "feature_sharing", "--quick", "--attacks", "all",
+                       "--data-source", "embedded", "--output", str(output), "--verbose", "0"]) == 0
+    results = json.loads((output / "results.json").read_text())
+    cells = results["seeds"][0]["attacks"]
+    assert list(cells) == ["pruning", "fine_pruning", "fine_tuning", "magnitude_pruning",
+                           "hard_labels", "quantization", "neural_cleanse"]
+    assert [c["setting"] for c in cells["pruning"]] == [0.0, 0.9]
+    assert [c["setting"] for c in cells["neural_cleanse"]] == ["detected", "unlearned"]
+    unpruned = cells["pruning"][0]
+    stolen = results["seeds"][0]["models"]["stolen"]
+    assert unpruned["accuracy"] == stolen["accuracy"]  # ratio 0 is the stolen model itself
+    assert unpruned["watermark_accuracy"] == stolen["watermark_accuracy"]
+    summary = results["attack_summary"]
+    assert summary["quantization"][0]["setting"] == 2
+    assert "anomaly_index" in summary["neural_cleanse"][0]
+    report = (output / "report.md").read_text()
+    assert "## Attacks on the stolen model" in report and "| neural cleanse | detected |" in report
+    assert (output / "attacks.png").exists()
+
+
+def test_unknown_attack_is_refused(tmp_path, capsys):
+    assert mnist.main(["--quick", "--attacks", "pruning,prunning", "--output", str(tmp_path / "o")]) == 2
+    assert "Unknown attacks ['prunning']" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

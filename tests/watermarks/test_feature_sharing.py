@@ -1,3 +1,5 @@
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -70,3 +72,31 @@ def test_freeze_rejects_bad_split_points():
         watermarks.freeze_feature_extractor(model, 4)
     with pytest.raises(ValueError, match=r"Received: up_to=7"):
         watermarks.freeze_feature_extractor(model, 7)
+
+
+def test_frozen_batch_normalisation_keeps_its_statistics(toy_data):
+    """On a ResNet, step 2 must not move the frozen batch-norm moving means and variances."""
+    rgb = np.repeat(toy_data.train.x, 3, axis=-1)
+    data = dataclasses.replace(
+        toy_data,
+        train=dataclasses.replace(toy_data.train, x=rgb),
+        test=dataclasses.replace(toy_data.test, x=np.repeat(toy_data.test.x, 3, axis=-1)),
+    )
+    key = watermarks.generate_key(data, "feature_sharing", source_class=0, target_class=2,
+                                  trigger=watermarks.PatchTrigger(size=(3, 3)), num_verify=60)
+    model = architectures.resnet8(input_shape=(16, 16, 3), num_classes=3)
+    record = _RecordWeights()
+    history = watermarks.embed_feature_sharing_watermark(
+        model, data, key, freeze_up_to="features", epochs=2, watermark_epochs=2,
+        batch_size=32, seed=0, verbose=0, callbacks=[record],
+    )
+    assert history["frozen"][-1] == "stage3_block1_bn2" and "logits" not in history["frozen"]
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 9
+    for layer in norms:
+        # moving mean and variance changed in step 1 (training mode) ...
+        assert not np.array_equal(record.snapshots[0][layer.name][2], record.snapshots[1][layer.name][2])
+        # ... and not at all in step 2.
+        for old, new in zip(record.snapshots[1][layer.name], layer.get_weights()):
+            np.testing.assert_array_equal(old, new)
+    assert not np.array_equal(record.snapshots[1]["logits"][0], model.get_layer("logits").get_weights()[0])

@@ -1,0 +1,211 @@
+"""Every attack against one stolen model, scored the same way: the cells of an attack matrix."""
+
+import dataclasses
+import time
+
+import keras
+import numpy as np
+
+from kwm.attacks.extraction import extract_model, label_transform
+from kwm.attacks.neural_cleanse import neural_cleanse, unlearn
+from kwm.attacks.pruning import fine_prune, fine_tune, magnitude_prune, prune_neurons
+
+
+@dataclasses.dataclass
+class AttackSettings:
+    """How hard each attack of `run_attacks` pushes (defaults: the papers' sweeps, CPU-sized).
+
+    Args:
+        prune_layer: str. Dense/Conv2D layer whose units neuron pruning and
+            fine-pruning remove (the last hidden layer, as the papers).
+        prune_activation: str or None. Layer whose output ranks the units
+            (the ReLU after `prune_layer`).
+        pruning_ratios: sequence of float. Neuron-pruning sweep (EWE Fig. 13,
+            feature sharing Fig. 5: 0 -> 0.99).
+        fine_pruning_ratios: sequence of float. Fine-pruning sweep.
+        fine_pruning_epochs: int. Fine-tuning epochs after pruning.
+        fine_tuning_examples: int. Size of the adversary's clean labelled set.
+        fine_tuning_epochs: int. Epochs of fine-tuning.
+        magnitude_ratios: sequence of float. Sparsities of magnitude pruning.
+        quantization_levels: sequence of int. Posterior levels the API
+            returns for re-extraction (feature sharing Fig. 7).
+        extraction_epochs: int. Epochs of each re-extraction.
+        neural_cleanse_examples: int. Clean inputs Neural Cleanse optimises on.
+        neural_cleanse_steps: int. Optimisation steps per class.
+        neural_cleanse_l1: float. Weight of the mask norm.
+        unlearning_epochs: int. Epochs of Neural Cleanse's unlearning.
+        batch_size: int. Batch size of every training.
+        learning_rate: float. Adam learning rate of every training.
+    """
+
+    prune_layer: str = "dense1"
+    prune_activation: object = "relu3"
+    pruning_ratios: tuple = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+    fine_pruning_ratios: tuple = (0.5, 0.9)
+    fine_pruning_epochs: int = 2
+    fine_tuning_examples: int = 1000
+    fine_tuning_epochs: int = 5
+    magnitude_ratios: tuple = (0.5, 0.9)
+    quantization_levels: tuple = (2, 10, 100)
+    extraction_epochs: int = 10
+    neural_cleanse_examples: int = 512
+    neural_cleanse_steps: int = 300
+    neural_cleanse_l1: float = 1e-2
+    unlearning_epochs: int = 2
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+
+
+ATTACKS = (
+    "pruning",
+    "fine_pruning",
+    "fine_tuning",
+    "magnitude_pruning",
+    "hard_labels",
+    "quantization",
+    "neural_cleanse",
+)
+
+
+def resolve_attacks(names):
+    """`"all"`, a comma-separated string or a sequence of attack names -> a checked tuple."""
+    if isinstance(names, str):
+        names = ATTACKS if names == "all" else [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ATTACKS]
+    if unknown:
+        raise ValueError(f"Unknown attacks {unknown}. Known: {list(ATTACKS)} or 'all'. Received: {list(names)}")
+    return tuple(dict.fromkeys(names))
+
+
+def run_attacks(
+    stolen,
+    api,
+    queries,
+    clean_x,
+    clean_y,
+    evaluate,
+    attacks="all",
+    settings=None,
+    student=None,
+    seed=0,
+    log=None,
+):
+    """Runs removal and extraction attacks on a stolen model and scores every outcome.
+
+    Each attack yields one or more *cells*: the attacked model scored by
+    `evaluate` (task accuracy, watermark accuracy, verification p-value,
+    claim), tagged with the attack's setting (pruning ratio, quantisation
+    levels, ...). Removal attacks start from `stolen` (never modifying it);
+    label attacks re-extract a fresh copy from `api` with degraded answers.
+
+    Attacks (names for `attacks`):
+    - `pruning`: `prune_neurons` at each of `settings.pruning_ratios`.
+    - `fine_pruning`: `fine_prune` on the thief's queries labelled by the
+      API, at each of `settings.fine_pruning_ratios`.
+    - `fine_tuning`: `fine_tune` of all layers and of the last layer on
+      `settings.fine_tuning_examples` clean labelled examples.
+    - `magnitude_pruning`: `magnitude_prune` at `settings.magnitude_ratios`
+      (the native Keras 3 path).
+    - `hard_labels`, `quantization`: re-extraction from top-1 answers and
+      from posteriors quantised to each of `settings.quantization_levels`.
+    - `neural_cleanse`: the anomaly index of the stolen model (setting:
+      the index, `flagged`), then unlearning of the smallest trigger.
+
+    Args:
+        stolen: keras.Model. The stolen copy.
+        api: PredictionAPI. The victim's API (labels for fine-pruning and
+            re-extraction).
+        queries: np.ndarray. The thief's task inputs.
+        clean_x, clean_y: np.ndarray. A clean labelled set the adversary
+            holds (fine-tuning, Neural Cleanse, unlearning).
+        evaluate: callable. `evaluate(model) -> dict` with at least
+            `accuracy` and `watermark_accuracy` (e.g. a recipe's scoring
+            with verification).
+        attacks: `"all"`, or names from `ATTACKS`.
+        settings: AttackSettings or None.
+        student: callable or None. Builds a fresh model for re-extraction
+            (default: a clone of `stolen`'s architecture).
+        seed: int. Seed of every attack.
+        log: callable or None. Progress lines.
+
+    Returns:
+        A dict: attack name -> list of cells, each `{"setting": ..., **evaluate(model),
+        "seconds": ...}` (Neural Cleanse cells also carry its statistics).
+    """
+    names = resolve_attacks(attacks)
+    settings = settings or AttackSettings()
+    log = log or (lambda message: None)
+    student = student or (lambda: keras.models.clone_model(stolen))
+    s = settings
+    fit = dict(batch_size=s.batch_size, learning_rate=s.learning_rate, seed=seed)
+    rng = np.random.default_rng(seed)
+    subset = rng.choice(len(clean_x), size=min(s.fine_tuning_examples, len(clean_x)), replace=False)
+    small_x, small_y = clean_x[subset], clean_y[subset]
+    api_labels = None
+    results = {}
+
+    def cell(setting, model, start, **extra):
+        scored = {"setting": setting, **evaluate(model), **extra}
+        scored["seconds"] = round(time.perf_counter() - start, 1)
+        log(
+            f"attack {name} {setting}: accuracy {100 * scored['accuracy']:.2f}%, "
+            f"watermark {100 * scored['watermark_accuracy']:.2f}%"
+        )
+        return scored
+
+    for name in names:
+        cells = []
+        if name == "pruning":
+            for ratio in s.pruning_ratios:
+                start = time.perf_counter()
+                pruned = prune_neurons(stolen, s.prune_layer, queries, ratio, s.prune_activation)
+                cells.append(cell(ratio, pruned.model, start))
+        elif name == "fine_pruning":
+            if api_labels is None:
+                api_labels = np.asarray(api(queries), "float32")
+            for ratio in s.fine_pruning_ratios:
+                start = time.perf_counter()
+                pruned = fine_prune(
+                    stolen, s.prune_layer, queries, api_labels, ratio,
+                    epochs=s.fine_pruning_epochs, activation_layer=s.prune_activation, **fit,
+                )
+                cells.append(cell(ratio, pruned.model, start))
+        elif name == "fine_tuning":
+            for layers in ("all", "last"):
+                start = time.perf_counter()
+                tuned = fine_tune(stolen, small_x, small_y, layers=layers,
+                                  epochs=s.fine_tuning_epochs, **fit)
+                cells.append(cell(layers, tuned.model, start))
+        elif name == "magnitude_pruning":
+            for ratio in s.magnitude_ratios:
+                start = time.perf_counter()
+                cells.append(cell(ratio, magnitude_prune(stolen, ratio).model, start))
+        elif name in ("hard_labels", "quantization"):
+            labels = ["hard"] if name == "hard_labels" else [
+                f"quantized:{k}" for k in s.quantization_levels
+            ]
+            for kind in labels:
+                start = time.perf_counter()
+                copy = extract_model(
+                    api, queries, student(), labels=label_transform(kind),
+                    epochs=s.extraction_epochs, verbose=0, **fit,
+                )
+                setting = "top-1" if kind == "hard" else int(kind.split(":")[1])
+                cells.append(cell(setting, copy.model, start))
+        elif name == "neural_cleanse":
+            start = time.perf_counter()
+            nc_x = clean_x[subset[: s.neural_cleanse_examples]]
+            found = neural_cleanse(
+                stolen, nc_x, steps=s.neural_cleanse_steps, l1_weight=s.neural_cleanse_l1,
+                batch_size=min(64, len(nc_x)), seed=seed,
+            )
+            statistics = found.to_dict()
+            cells.append(cell("detected", stolen, start, neural_cleanse=statistics))
+            start = time.perf_counter()
+            patched = unlearn(
+                stolen, small_x, small_y, found.triggers[found.anomaly_indices.argmax()],
+                epochs=s.unlearning_epochs, **fit,
+            )
+            cells.append(cell("unlearned", patched, start, neural_cleanse=statistics))
+        results[name] = cells
+    return results
