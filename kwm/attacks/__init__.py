@@ -26,3 +26,4 @@ from kwm.attacks.pruning import (
     prune_neurons,
 )
 from kwm.attacks.suite import ATTACKS, AttackSettings, resolve_attacks, run_attacks
+from kwm.attacks.tfmot_pruning import tf_keras_twin, tfmot_prune

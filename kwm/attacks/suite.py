@@ -9,6 +9,7 @@ import numpy as np
 from kwm.attacks.extraction import extract_model, label_transform
 from kwm.attacks.neural_cleanse import neural_cleanse, unlearn
 from kwm.attacks.pruning import fine_prune, fine_tune, magnitude_prune, prune_neurons
+from kwm.attacks.tfmot_pruning import tfmot_prune
 
 
 @dataclasses.dataclass
@@ -26,7 +27,8 @@ class AttackSettings:
         fine_pruning_epochs: int. Fine-tuning epochs after pruning.
         fine_tuning_examples: int. Size of the adversary's clean labelled set.
         fine_tuning_epochs: int. Epochs of fine-tuning.
-        magnitude_ratios: sequence of float. Sparsities of magnitude pruning.
+        magnitude_ratios: sequence of float. Sparsities of magnitude pruning
+            (one-shot, and TF-MOT's pruning during fine-tuning).
         quantization_levels: sequence of int. Posterior levels the API
             returns for re-extraction (feature sharing Fig. 7).
         extraction_epochs: int. Epochs of each re-extraction.
@@ -61,6 +63,7 @@ ATTACKS = (
     "fine_pruning",
     "fine_tuning",
     "magnitude_pruning",
+    "tfmot_pruning",
     "hard_labels",
     "quantization",
     "neural_cleanse",
@@ -105,7 +108,10 @@ def run_attacks(
     - `fine_tuning`: `fine_tune` of all layers and of the last layer on
       `settings.fine_tuning_examples` clean labelled examples.
     - `magnitude_pruning`: `magnitude_prune` at `settings.magnitude_ratios`
-      (the native Keras 3 path).
+      (one-shot, native Keras 3).
+    - `tfmot_pruning`: `tfmot_prune` (TF-MOT `prune_low_magnitude` on a
+      tf_keras twin, or the native path) at `settings.magnitude_ratios`,
+      fine-tuned `settings.fine_pruning_epochs` on the API's labels.
     - `hard_labels`, `quantization`: re-extraction from top-1 answers and
       from posteriors quantised to each of `settings.quantization_levels`.
     - `neural_cleanse`: the anomaly index of the stolen model (setting:
@@ -180,6 +186,15 @@ def run_attacks(
             for ratio in s.magnitude_ratios:
                 start = time.perf_counter()
                 cells.append(cell(ratio, magnitude_prune(stolen, ratio).model, start))
+        elif name == "tfmot_pruning":
+            if api_labels is None:
+                api_labels = np.asarray(api(queries), "float32")
+            for ratio in s.magnitude_ratios:
+                start = time.perf_counter()
+                pruned = tfmot_prune(
+                    stolen, queries, api_labels, ratio, epochs=s.fine_pruning_epochs, **fit
+                )
+                cells.append(cell(ratio, pruned.model, start, backend=pruned.layer))
         elif name in ("hard_labels", "quantization"):
             labels = ["hard"] if name == "hard_labels" else [
                 f"quantized:{k}" for k in s.quantization_levels

@@ -51,8 +51,8 @@ def build_parser(dataset, methods):
     parser.add_argument(
         "--attacks",
         help="attack the stolen model: 'all' or a comma-separated list of "
-        "pruning, fine_pruning, fine_tuning, magnitude_pruning, hard_labels, quantization, "
-        "neural_cleanse",
+        "pruning, fine_pruning, fine_tuning, magnitude_pruning, tfmot_pruning, hard_labels, "
+        "quantization, neural_cleanse",
     )
     parser.add_argument("--output", help="output directory (default runs/<recipe>-<UTC time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
