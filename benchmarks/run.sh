@@ -7,18 +7,27 @@
 # secret key and the three SavedModels, which .gitignore keeps out of commits), then runs the
 # long acceptance tests (`pytest -m large`).
 # On 2 CPU cores: MNIST baseline ~5 min a seed, MNIST EWE ~5 min, MNIST feature sharing ~4 min
-# (in- and out-of-distribution), Fashion-MNIST baseline ~13 min.
+# (in- and out-of-distribution), Fashion-MNIST baseline ~13 min, CIFAR-10 feature sharing ~25 min;
+# then the attack matrix on MNIST (~8 min a seed and method).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${1:-5}
-: "${KWM_DATA_DIR:?set KWM_DATA_DIR to the folder holding mnist/ and fashion-mnist/}"
+: "${KWM_DATA_DIR:?set KWM_DATA_DIR to the folder holding mnist/, fashion-mnist/ and cifar10-jpeg/}"
 export KWM_DATA_DIR
 mkdir -p benchmarks/results
 for recipe in mnist:baseline mnist:ewe mnist:feature_sharing mnist:feature_sharing:ood \
-    fashion_mnist:baseline; do
+    fashion_mnist:baseline cifar10:feature_sharing; do
   IFS=: read -r dataset method kind <<< "$recipe"
   out=benchmarks/results/${dataset}_${method}${kind:+_$kind}
   python -m kwm.recipes."$dataset" --method "$method" ${kind:+--ood} --seeds "$SEEDS" \
     --data-source local --output "$out" --overwrite --verbose 2
 done
+for method in feature_sharing baseline ewe; do
+  python -m kwm.recipes.mnist --method "$method" --attacks all --seeds "$SEEDS" \
+    --data-source local --output "benchmarks/results/attacks/mnist_$method" --overwrite --verbose 2
+done
+python benchmarks/attack_matrix.py benchmarks/results/attacks/*/results.json \
+  --output benchmarks/results/attacks/matrix.md
+python benchmarks/paper_tables.py benchmarks/results/*/results.json \
+  --output benchmarks/results/paper_tables.md
 python -m pytest -m large -q

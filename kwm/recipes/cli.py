@@ -133,11 +133,17 @@ def run(dataset, argv=None, methods=("baseline",)):
             log(f"data: {data.describe()}")
             if source is not None:
                 log(f"watermark sources: {source.describe()}")
+            queries = experiment.load_queries(
+                config, data, data_dir=args.data_dir,
+                download=False if args.no_download else "auto",
+            )
+            if queries is not None:
+                log(f"thief's queries: {queries.describe()}")
             seed_results, keys, reference_models = [], [], {}
             for seed in seeds:
                 result, key = experiment.run_seed(
                     config, data, source, seed, os.path.join(stage, f"seed-{seed}"), verbose, log,
-                    reference_cache=reference_models,
+                    reference_cache=reference_models, queries=queries,
                 )
                 seed_results.append(result)
                 keys.append(key)
@@ -154,6 +160,9 @@ def run(dataset, argv=None, methods=("baseline",)):
                 "source_data": None
                 if source is None
                 else {"description": source.describe(), "provenance": source.provenance.to_dict()},
+                "query_data": None
+                if queries is None
+                else {"description": queries.describe(), "provenance": queries.provenance.to_dict()},
                 "code": code,
                 "seeds": seed_results,
                 "summary": summary,

@@ -77,7 +77,13 @@ DEFAULTS = {
         "labels": "soft",
         # 0: as many epochs as the victim trained in total.
         "epochs": 0,
+        # The thief's inputs: "train" (the victim's training inputs, unlabelled) or the name
+        # of another dataset whose training inputs the thief labels (out-of-distribution queries).
         "queries": "train",
+        # Query budget: how many of those inputs the thief sends (0: all).
+        "num_queries": 0,
+        # The thief's architecture ("": the victim's).
+        "architecture": "",
         # Query the victim through its exported SavedModel, as a served API.
         "through_savedmodel": True,
     },

@@ -213,6 +213,53 @@ def _build(config, data, seed):
     )
 
 
+def _thief_model(config, data, seed):
+    """A fresh model for the thief: the victim's architecture, or `extraction.architecture`."""
+    architecture = config["extraction"]["architecture"]
+    if not architecture:
+        return _build(config, data, seed)
+    keras.utils.set_random_seed(seed)
+    return architectures.build(architecture, data.input_shape, data.num_classes)
+
+
+def load_queries(config, data, data_dir=None, download="auto"):
+    """The thief's query dataset when `extraction.queries` names another dataset, else None.
+
+    Its images are padded to the task's input shape if smaller
+    (`datasets.match_input_shape`); its labels are never used.
+    """
+    name = config["extraction"]["queries"]
+    if name == "train":
+        return None
+    queries = datasets.load(
+        name, data_dir=data_dir, sources=tuple(config["data"]["sources"]), download=download
+    )
+    return datasets.match_input_shape(queries, data.input_shape)
+
+
+def thief_queries(config, data, queries=None, seed=0):
+    """The inputs the thief sends: training inputs of the task or of `queries`, within the budget."""
+    extraction = config["extraction"]
+    if extraction["queries"] == "train":
+        x = data.train.x
+    elif queries is not None and queries.name == extraction["queries"]:
+        x = queries.train.x
+    else:
+        raise ValueError(
+            "`extraction.queries` names a dataset that was not loaded (`load_queries`). "
+            f"Received: extraction.queries={extraction['queries']!r}"
+        )
+    budget = extraction["num_queries"]
+    if budget < 0 or budget > len(x):
+        raise ValueError(
+            f"`extraction.num_queries` must lie in [0, {len(x)}] (0: all). "
+            f"Received: extraction.num_queries={budget}"
+        )
+    if budget:
+        x = x[np.random.default_rng(seed).choice(len(x), size=budget, replace=False)]
+    return x
+
+
 def _total_epochs(config):
     train = config["training"]
     return train["epochs"] + train["watermark_epochs"]
@@ -280,7 +327,15 @@ def _calibrated_key(config, data, key, cache, verbose, log):
 
 
 def run_seed(
-    config, data, source_data, seed, workdir, verbose="auto", log=print, reference_cache=None
+    config,
+    data,
+    source_data,
+    seed,
+    workdir,
+    verbose="auto",
+    log=print,
+    reference_cache=None,
+    queries=None,
 ):
     """Runs one seed of a recipe and returns its results as a JSON-ready dict.
 
@@ -301,6 +356,8 @@ def run_seed(
         reference_cache: dict or None. The owner's reference models for
             out-of-distribution keys, filled on first use; pass the same dict
             to every seed of a run to train them once.
+        queries: TaskDataset or None. The thief's query dataset when
+            `extraction.queries` names another dataset (`load_queries`).
 
     Returns:
         `(results, key)`: a JSON-ready dict of results for this seed and
@@ -312,11 +369,7 @@ def run_seed(
             f"Unknown watermarking method. Known: {sorted(METHODS)}. Received: method={method!r}"
         )
     extraction = config["extraction"]
-    if extraction["queries"] != "train":
-        raise ValueError(
-            "Only the victim's training inputs are supported as extraction "
-            f"queries so far. Received: extraction.queries={extraction['queries']!r}"
-        )
+    queries = thief_queries(config, data, queries, seed)
     os.makedirs(workdir, exist_ok=True)
     timings = {}
     start = time.perf_counter()
@@ -352,8 +405,8 @@ def run_seed(
     start = time.perf_counter()
     stolen = extract_model(
         api,
-        data.train.x,
-        _build(config, data, seed + STOLEN_SEED_OFFSET),
+        queries,
+        _thief_model(config, data, seed + STOLEN_SEED_OFFSET),
         labels=extraction["labels"],
         epochs=extraction["epochs"] or _total_epochs(config),
         batch_size=config["training"]["batch_size"],
@@ -381,10 +434,12 @@ def run_seed(
     timings["verification_s"] = time.perf_counter() - start
     if config["attacks"]["run"]:
         start = time.perf_counter()
-        attack_results = _attack(config, data, key, stolen.model, api, seed, verbose, log)
+        attack_results = _attack(config, data, key, stolen.model, api, queries, seed, log)
         timings["attacks_s"] = time.perf_counter() - start
     models["stolen"]["extraction"] = {
         "num_queries": stolen.num_queries,
+        "queries": config["extraction"]["queries"],
+        "architecture": config["extraction"]["architecture"] or config["model"]["architecture"],
         "labels": stolen.labels,
         "through": "SavedModel" if config["extraction"]["through_savedmodel"] else "Keras model",
     }
@@ -408,7 +463,7 @@ def run_seed(
     return results, key
 
 
-def _attack(config, data, key, stolen, api, seed, verbose, log):
+def _attack(config, data, key, stolen, api, queries, seed, log):
     """Runs the recipe's attacks on the stolen model; every cell verified like a suspect."""
     settings = {k: v for k, v in config["attacks"].items() if k != "run"}
     settings["extraction_epochs"] = (
@@ -434,13 +489,13 @@ def _attack(config, data, key, stolen, api, seed, verbose, log):
     return run_attacks(
         stolen,
         api,
-        data.train.x,
+        queries,
         data.train.x,
         data.train.y,
         evaluate,
         attacks=config["attacks"]["run"],
         settings=settings,
-        student=lambda: _build(config, data, seed + STOLEN_SEED_OFFSET),
+        student=lambda: _thief_model(config, data, seed + STOLEN_SEED_OFFSET),
         seed=seed,
         log=lambda message: log(f"[seed {seed}] {message}"),
     )

@@ -127,6 +127,8 @@ def render_markdown(results):
     ]
     if results.get("source_data"):
         lines.append(f"**Watermark sources**: {results['source_data']['description']}  ")
+    if results.get("query_data"):
+        lines.append(f"**Thief's queries**: {results['query_data']['description']}  ")
     lines += [
         f"**Command**: `{results['code']['command']}`",
         "",
@@ -209,7 +211,11 @@ def render_markdown(results):
         lines.append("")
     data = results["data"]
     lines += ["## Provenance", "", "### Data", ""]
-    for label, provenance in (("task", data), ("watermark sources", results.get("source_data"))):
+    for label, provenance in (
+        ("task", data),
+        ("watermark sources", results.get("source_data")),
+        ("thief's queries", results.get("query_data")),
+    ):
         if not provenance:
             continue
         p = provenance["provenance"]

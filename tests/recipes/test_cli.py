@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kwm import datasets, verify
-from kwm.recipes import fashion_mnist, mnist
+from kwm.recipes import fashion_mnist, load_recipe, mnist
 from kwm.watermarks import WatermarkKey, select_class_pair
 
 
@@ -253,3 +253,41 @@ def test_unknown_attack_is_refused(tmp_path, capsys):
     assert mnist.main(["--quick", "--attacks", "pruning,prunning", "--output", str(tmp_path / "o")]) == 2
     assert "Unknown attacks ['prunning']" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_thief_with_a_query_budget_and_another_architecture(tmp_path):
+    output = tmp_path / "run"
+    assert mnist.main(["--quick", "--data-source", "embedded", "--output", str(output),
+                       "--verbose", "0", "--config", str(_budget_recipe(tmp_path))]) == 0
+    results = json.loads((output / "results.json").read_text())
+    extraction = results["seeds"][0]["models"]["stolen"]["extraction"]
+    assert extraction["num_queries"] == 500 and extraction["architecture"] == "cnn8"
+    assert results["query_data"] is None
+
+
+def _budget_recipe(tmp_path):
+    from kwm.recipes.config import recipe_path
+
+    text = recipe_path("mnist_baseline").read_text()
+    text = text.replace('queries = "train"', 'queries = "train"\nnum_queries = 500\narchitecture = "cnn8"')
+    path = tmp_path / "budget.toml"
+    path.write_text(text)
+    return path
+
+
+def test_out_of_distribution_queries_and_bad_budgets(tmp_path, capsys):
+    from kwm.recipes import experiment
+
+    config = load_recipe("mnist_baseline", quick=True,
+                         overrides={"extraction": {"queries": "fashion_mnist", "num_queries": 300}})
+    data = datasets.load("mnist", sources=("embedded",))
+    fashion = datasets.TaskDataset("fashion_mnist", data.test, data.test, data.class_names,
+                                   "image", data.provenance)
+    x = experiment.thief_queries(config, data, fashion, seed=0)
+    assert len(x) == 300  # the budget, drawn from the other dataset's inputs
+    assert np.isin(x.sum(axis=(1, 2, 3)), data.test.x.sum(axis=(1, 2, 3))).all()
+    with pytest.raises(ValueError, match="was not loaded"):
+        experiment.thief_queries(config, data, None)
+    config["extraction"].update(queries="train", num_queries=10**6)
+    with pytest.raises(ValueError, match="Received: extraction.num_queries=1000000"):
+        experiment.thief_queries(config, data)
