@@ -1,5 +1,6 @@
 """Attacks on watermarked models: extraction and removal."""
 
+from kwm.attacks.adaptive_extraction import adaptive_extract_model
 from kwm.attacks.extraction import (
     ExtractionResult,
     extract_model,

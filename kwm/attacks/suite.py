@@ -6,6 +6,7 @@ import time
 import keras
 import numpy as np
 
+from kwm.attacks.adaptive_extraction import adaptive_extract_model
 from kwm.attacks.extraction import extract_model, label_transform
 from kwm.attacks.neural_cleanse import neural_cleanse, unlearn
 from kwm.attacks.pruning import fine_prune, fine_tune, magnitude_prune, prune_neurons
@@ -32,6 +33,10 @@ class AttackSettings:
         quantization_levels: sequence of int. Posterior levels the API
             returns for re-extraction (feature sharing Fig. 7).
         extraction_epochs: int. Epochs of each re-extraction.
+        snnl_layers: sequence of str. Layers whose SNNL the adaptive thief
+            minimises (EWE section 4.4; empty: the attack is skipped).
+        snnl_weight: float. Its weight `w`.
+        snnl_temperature: float. Its temperature.
         neural_cleanse_examples: int. Clean inputs Neural Cleanse optimises on.
         neural_cleanse_steps: int. Optimisation steps per class.
         neural_cleanse_l1: float. Weight of the mask norm.
@@ -50,6 +55,9 @@ class AttackSettings:
     magnitude_ratios: tuple = (0.5, 0.9)
     quantization_levels: tuple = (2, 10, 100)
     extraction_epochs: int = 10
+    snnl_layers: tuple = ("relu1", "relu2", "relu3")
+    snnl_weight: float = 0.0625
+    snnl_temperature: float = 100.0
     neural_cleanse_examples: int = 512
     neural_cleanse_steps: int = 300
     neural_cleanse_l1: float = 1e-2
@@ -66,6 +74,7 @@ ATTACKS = (
     "tfmot_pruning",
     "hard_labels",
     "quantization",
+    "adaptive_extraction",
     "neural_cleanse",
 )
 
@@ -114,6 +123,8 @@ def run_attacks(
       fine-tuned `settings.fine_pruning_epochs` on the API's labels.
     - `hard_labels`, `quantization`: re-extraction from top-1 answers and
       from posteriors quantised to each of `settings.quantization_levels`.
+    - `adaptive_extraction`: re-extraction that minimises the SNNL between
+      the API's classes on `settings.snnl_layers` (`adaptive_extract_model`).
     - `neural_cleanse`: the anomaly index of the stolen model (setting:
       the index, `flagged`), then unlearning of the smallest trigger.
 
@@ -207,6 +218,13 @@ def run_attacks(
                 )
                 setting = "top-1" if kind == "hard" else int(kind.split(":")[1])
                 cells.append(cell(setting, copy.model, start))
+        elif name == "adaptive_extraction":
+            start = time.perf_counter()
+            copy = adaptive_extract_model(
+                api, queries, student(), s.snnl_layers, snnl_weight=s.snnl_weight,
+                temperature=s.snnl_temperature, epochs=s.extraction_epochs, verbose=0, **fit,
+            )
+            cells.append(cell(f"w={s.snnl_weight:g}, T={s.snnl_temperature:g}", copy.model, start))
         elif name == "neural_cleanse":
             start = time.perf_counter()
             nc_x = clean_x[subset[: s.neural_cleanse_examples]]

@@ -52,7 +52,7 @@ def build_parser(dataset, methods):
         "--attacks",
         help="attack the stolen model: 'all' or a comma-separated list of "
         "pruning, fine_pruning, fine_tuning, magnitude_pruning, tfmot_pruning, hard_labels, "
-        "quantization, neural_cleanse",
+        "quantization, adaptive_extraction, neural_cleanse",
     )
     parser.add_argument("--output", help="output directory (default runs/<recipe>-<UTC time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")

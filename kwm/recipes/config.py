@@ -117,6 +117,10 @@ DEFAULTS = {
         "quantization_levels": [2, 10, 100],
         # 0: as many epochs as the thief's own extraction.
         "extraction_epochs": 0,
+        # The adaptive thief (EWE sec. 4.4) minimises the SNNL between classes on these layers.
+        "snnl_layers": ["relu1", "relu2", "relu3"],
+        "snnl_weight": 0.0625,
+        "snnl_temperature": 100.0,
         "neural_cleanse_examples": 512,
         "neural_cleanse_steps": 300,
         "neural_cleanse_l1": 0.01,

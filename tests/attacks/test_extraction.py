@@ -90,3 +90,34 @@ def test_label_names(victim):
     result = extract_model(victim, queries, architectures.ewe_cnn((16, 16, 1), num_classes=3),
                            labels="quantized:2", epochs=1, verbose=0)
     assert result.labels == "quantized:2"
+
+
+def test_adaptive_extraction_minimises_the_snnl_between_classes(victim):
+    from conftest import toy_images
+
+    from kwm.attacks import adaptive_extract_model
+
+    queries, _ = toy_images(600, seed=2)
+    plain = extract_model(victim, queries, architectures.ewe_cnn((16, 16, 1), num_classes=3),
+                          epochs=3, batch_size=32, seed=0, verbose=0)
+    result = adaptive_extract_model(
+        victim, queries, architectures.ewe_cnn((16, 16, 1), num_classes=3), ["relu2", "relu3"],
+        snnl_weight=1.0, temperature=1.0, epochs=3, batch_size=32, seed=0, verbose=0,
+    )
+    assert result.labels == "soft+snnl" and result.num_queries == 600
+    snnl = result.history.history["snnl_relu3"]
+    assert snnl[-1] < snnl[0]  # the thief separates the classes as it trains
+    from kwm.losses.soft_nearest_neighbour import soft_nearest_neighbour_loss
+    from kwm.analysis import layer_outputs
+
+    groups = victim.predict(queries, verbose=0).argmax(1)
+
+    def separation(model):
+        return float(np.mean(soft_nearest_neighbour_loss(groups, layer_outputs(model, "relu3", queries), 1.0)))
+
+    assert separation(result.model) < separation(plain.model)
+    agreement = (result.model.predict(queries, verbose=0).argmax(1) == groups).mean()
+    assert agreement > 0.9  # still a working copy
+    with pytest.raises(ValueError, match="Received: snnl_weight=-1"):
+        adaptive_extract_model(victim, queries, architectures.ewe_cnn((16, 16, 1), num_classes=3),
+                               ["relu3"], snnl_weight=-1)
