@@ -138,3 +138,17 @@ def test_datasets_not_available_offline_fail_clearly(tmp_path, monkeypatch, name
     message = str(error.value)
     assert f"Dataset {name!r} was not found" in message
     assert how in message and "tfds build" in message and "no network" in message
+
+
+def test_smaller_grey_images_are_padded_to_the_tasks_shape(toy_data):
+    padded = datasets.match_input_shape(toy_data, (20, 20, 3))
+    assert padded.train.x.shape == (600, 20, 20, 3)
+    np.testing.assert_array_equal(padded.train.x[:, 2:18, 2:18, 1], toy_data.train.x[..., 0])
+    assert padded.train.x[:, :2].max() == 0 and padded.train.x[:, :, 18:].max() == 0
+    np.testing.assert_array_equal(padded.train.y, toy_data.train.y)
+    assert "padded from (16, 16, 1) to (20, 20, 3)" in padded.provenance.notes
+    assert datasets.match_input_shape(toy_data, (16, 16, 1)) is toy_data
+    with pytest.raises(ValueError, match="not cropped or resized"):
+        datasets.match_input_shape(toy_data, (8, 8, 1))
+    with pytest.raises(ValueError, match="Only grey images can gain channels"):
+        datasets.pad_images(np.zeros((1, 4, 4, 3)), (8, 8, 1))

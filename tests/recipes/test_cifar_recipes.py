@@ -52,3 +52,23 @@ def test_cifar100_offline_says_how_to_provide_it(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "'cifar100' was not found" in err and "cifar-100-python" in err
     assert "Nothing was written" in err and not output.exists()
+
+
+def test_quick_ood_run_pads_mnist_digits_as_the_svhn_stand_in(cifar_dir, tmp_path):
+    from kwm.recipes.config import recipe_path
+
+    # Tiny models trained on a mock CIFAR answer anything; let calibration accept their rates.
+    text = recipe_path("cifar10_feature_sharing_ood").read_text()
+    config = tmp_path / "ood.toml"
+    config.write_text(text.replace("reference_models = 3", "reference_models = 3\nmax_false_rate = 0.99"))
+    output = tmp_path / "run"
+    code = cifar10.main(["--quick", "--config", str(config), "--data-dir", str(cifar_dir),
+                         "--data-source", "local", "--data-source", "embedded",
+                         "--output", str(output), "--verbose", "0"])
+    assert code == 0
+    results = json.loads((output / "results.json").read_text())
+    assert "padded from (28, 28, 1) to (32, 32, 3)" in results["source_data"]["provenance"]["notes"]
+    key = WatermarkKey.load(output / "seed-0" / "watermark_key.json")
+    assert (key.source_dataset, key.source_class, key.target_class) == ("mnist", 5, 6)
+    assert key.trigger is None and key.verify_inputs.shape[1:] == (32, 32, 3)
+    assert len(results["seeds"][0]["false_rate"]["rates"]) == 3
