@@ -87,7 +87,11 @@ def extract_archive(path):
     staging = tempfile.mkdtemp(prefix=".partial-", dir=os.path.dirname(target))
     try:
         with tarfile.open(path) as archive:
-            archive.extractall(staging, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4, 3.12
+                archive.extractall(staging, filter="data")
+            else:
+                _check_members(archive, staging)
+                archive.extractall(staging)
         try:
             os.rename(staging, target)
         except OSError:  # another process finished first
@@ -96,6 +100,15 @@ def extract_archive(path):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _check_members(archive, destination):
+    """Refuses links and members that would land outside `destination` (older Pythons)."""
+    root = os.path.realpath(destination)
+    for member in archive.getmembers():
+        target = os.path.realpath(os.path.join(destination, member.name))
+        if member.issym() or member.islnk() or os.path.commonpath([root, target]) != root:
+            raise tarfile.TarError(f"refusing to extract {member.name!r} outside {destination}")
 
 
 def _class_folder_root(folder, class_names):

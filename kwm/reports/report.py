@@ -64,8 +64,9 @@ def _attack_lines(attack_summary, tests, decision):
             lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Claims by the decision test ({_TEST_NAMES[decision]}) count an attack as failed; "
-        "Neural Cleanse flags a model when the anomaly index exceeds 2.",
+        f"A claim by the decision test ({_TEST_NAMES[decision]}) means the attack left enough "
+        "watermark to prove ownership; Neural Cleanse flags a model when the anomaly index "
+        "exceeds 2.",
         "",
     ]
     return lines
