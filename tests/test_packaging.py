@@ -17,3 +17,20 @@ def test_every_package_is_installed():
     assert found <= listed, f"add to setup.cfg [options] packages: {sorted(found - listed)}"
     assert "kwm.recipes.configs" in listed
     assert "kwm.recipes.configs = recipes" in config["options"]["package_dir"]
+
+
+def test_no_secret_key_or_model_is_committed():
+    """Benchmark runs write keys and SavedModels beside their reports; only the reports are tracked."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("git") is None or not os.path.isdir(os.path.join(ROOT, ".git")):
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    leaked = [p for p in tracked if p.endswith("watermark_key.json") or "_savedmodel/" in p
+              or ".partial-" in p]
+    assert not leaked, f"remove from git (and check .gitignore): {leaked[:5]}"
