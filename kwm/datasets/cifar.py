@@ -78,6 +78,9 @@ def extract_archive(path):
 
     Returns:
         The folder holding the archive's contents.
+
+    Raises:
+        ValueError: the archive is corrupt or has unsafe members.
     """
     digest = resolver.sha256_of(path)
     target = os.path.join(cache_dir(), "extracted", digest[:16])
@@ -86,12 +89,15 @@ def extract_archive(path):
     os.makedirs(os.path.dirname(target), exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".partial-", dir=os.path.dirname(target))
     try:
-        with tarfile.open(path) as archive:
-            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4, 3.12
-                archive.extractall(staging, filter="data")
-            else:
-                _check_members(archive, staging)
-                archive.extractall(staging)
+        try:
+            with tarfile.open(path) as archive:
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4, 3.12
+                    archive.extractall(staging, filter="data")
+                else:
+                    _check_members(archive, staging)
+                    archive.extractall(staging)
+        except tarfile.TarError as e:
+            raise ValueError(f"Cannot extract the archive safely: {e}. Received: {path}") from e
         try:
             os.rename(staging, target)
         except OSError:  # another process finished first
