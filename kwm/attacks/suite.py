@@ -34,7 +34,7 @@ class AttackSettings:
             returns for re-extraction (feature sharing Fig. 7).
         extraction_epochs: int. Epochs of each re-extraction.
         snnl_layers: sequence of str. Layers whose SNNL the adaptive thief
-            minimises (EWE section 4.4; empty: the attack is skipped).
+            minimises (EWE section 4.4); they must exist in the thief's model.
         snnl_weight: float. Its weight `w`.
         snnl_temperature: float. Its temperature.
         neural_cleanse_examples: int. Clean inputs Neural Cleanse optimises on.
@@ -125,8 +125,9 @@ def run_attacks(
       from posteriors quantised to each of `settings.quantization_levels`.
     - `adaptive_extraction`: re-extraction that minimises the SNNL between
       the API's classes on `settings.snnl_layers` (`adaptive_extract_model`).
-    - `neural_cleanse`: the anomaly index of the stolen model (setting:
-      the index, `flagged`), then unlearning of the smallest trigger.
+    - `neural_cleanse`: the stolen model with Neural Cleanse's verdict
+      (setting `"detected"`: anomaly index, flagged), then the model after
+      unlearning the smallest trigger (setting `"unlearned"`).
 
     Args:
         stolen: keras.Model. The stolen copy.
