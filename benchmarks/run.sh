@@ -28,6 +28,6 @@ for method in feature_sharing baseline ewe; do
 done
 python benchmarks/attack_matrix.py benchmarks/results/attacks/*/results.json \
   --output benchmarks/results/attacks/matrix.md
-python benchmarks/paper_tables.py benchmarks/results/*/results.json \
+python benchmarks/paper_tables.py benchmarks/results/{mnist_baseline,mnist_ewe,mnist_feature_sharing,mnist_feature_sharing_ood,fashion_mnist_baseline,cifar10_feature_sharing}/results.json \
   --output benchmarks/results/paper_tables.md
 python -m pytest -m large -q
