@@ -101,6 +101,7 @@ def run_attacks(
     student=None,
     seed=0,
     log=None,
+    victim=None,
 ):
     """Runs removal and extraction attacks on a stolen model and scores every outcome.
 
@@ -127,7 +128,9 @@ def run_attacks(
       the API's classes on `settings.snnl_layers` (`adaptive_extract_model`).
     - `neural_cleanse`: the stolen model with Neural Cleanse's verdict
       (setting `"detected"`: anomaly index, flagged), then the model after
-      unlearning the smallest trigger (setting `"unlearned"`).
+      unlearning the smallest trigger (setting `"unlearned"`); with
+      `victim`, first the watermarked victim's verdict (setting
+      `"victim"`, the comparison of EWE section 5.4).
 
     Args:
         stolen: keras.Model. The stolen copy.
@@ -145,6 +148,8 @@ def run_attacks(
             (default: a clone of `stolen`'s architecture).
         seed: int. Seed of every attack.
         log: callable or None. Progress lines.
+        victim: keras.Model or None. The watermarked model, for Neural
+            Cleanse's detection on it.
 
     Returns:
         A dict: attack name -> list of cells, each `{"setting": ..., **evaluate(model),
@@ -227,8 +232,15 @@ def run_attacks(
             )
             cells.append(cell(f"w={s.snnl_weight:g}, T={s.snnl_temperature:g}", copy.model, start))
         elif name == "neural_cleanse":
-            start = time.perf_counter()
             nc_x = clean_x[subset[: s.neural_cleanse_examples]]
+            if victim is not None:
+                start = time.perf_counter()
+                found = neural_cleanse(
+                    victim, nc_x, steps=s.neural_cleanse_steps, l1_weight=s.neural_cleanse_l1,
+                    batch_size=min(64, len(nc_x)), seed=seed,
+                )
+                cells.append(cell("victim", victim, start, neural_cleanse=found.to_dict()))
+            start = time.perf_counter()
             found = neural_cleanse(
                 stolen, nc_x, steps=s.neural_cleanse_steps, l1_weight=s.neural_cleanse_l1,
                 batch_size=min(64, len(nc_x)), seed=seed,

@@ -434,7 +434,7 @@ def run_seed(
     timings["verification_s"] = time.perf_counter() - start
     if config["attacks"]["run"]:
         start = time.perf_counter()
-        attack_results = _attack(config, data, key, stolen.model, api, queries, seed, log)
+        attack_results = _attack(config, data, key, victim, stolen.model, api, queries, seed, log)
         timings["attacks_s"] = time.perf_counter() - start
     models["stolen"]["extraction"] = {
         "num_queries": stolen.num_queries,
@@ -463,7 +463,7 @@ def run_seed(
     return results, key
 
 
-def _attack(config, data, key, stolen, api, queries, seed, log):
+def _attack(config, data, key, victim, stolen, api, queries, seed, log):
     """Runs the recipe's attacks on the stolen model; every cell verified like a suspect."""
     settings = {k: v for k, v in config["attacks"].items() if k != "run"}
     settings["extraction_epochs"] = (
@@ -498,6 +498,7 @@ def _attack(config, data, key, stolen, api, queries, seed, log):
         student=lambda: _thief_model(config, data, seed + STOLEN_SEED_OFFSET),
         seed=seed,
         log=lambda message: log(f"[seed {seed}] {message}"),
+        victim=victim,
     )
 
 

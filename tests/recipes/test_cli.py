@@ -237,7 +237,9 @@ def test_quick_run_with_every_attack(tmp_path):
                            "neural_cleanse"]
     assert {c["backend"] for c in cells["tfmot_pruning"]} == {"tfmot"}
     assert [c["setting"] for c in cells["pruning"]] == [0.0, 0.9]
-    assert [c["setting"] for c in cells["neural_cleanse"]] == ["detected", "unlearned"]
+    assert [c["setting"] for c in cells["neural_cleanse"]] == ["victim", "detected", "unlearned"]
+    victim = results["seeds"][0]["models"]["victim"]
+    assert cells["neural_cleanse"][0]["watermark_accuracy"] == victim["watermark_accuracy"]
     unpruned = cells["pruning"][0]
     stolen = results["seeds"][0]["models"]["stolen"]
     assert unpruned["accuracy"] == stolen["accuracy"]  # ratio 0 is the stolen model itself
