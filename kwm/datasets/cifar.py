@@ -306,9 +306,6 @@ def read_svhn_folder(folder):
     return splits[0], splits[1], paths
 
 
-def _from_tfds(x, y):
-    return resolver.images_to_float(x), y.astype("int32")
-
 
 CIFAR10 = resolver.register_dataset(
     resolver.DatasetSpec(
@@ -319,7 +316,7 @@ CIFAR10 = resolver.register_dataset(
         local_folders=("cifar10-jpeg", "cifar10", "cifar-10"),
         local_format=CIFAR10_FORMAT,
         tfds_name="cifar10",
-        from_tfds=_from_tfds,
+        from_tfds=resolver.images_from_tfds,
         licence="no licence stated by its authors",
         citation="A. Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009",
     )
@@ -334,7 +331,7 @@ CIFAR100 = resolver.register_dataset(
         local_folders=("cifar100", "cifar-100"),
         local_format=CIFAR100_FORMAT,
         tfds_name="cifar100",
-        from_tfds=_from_tfds,
+        from_tfds=resolver.images_from_tfds,
         licence="no licence stated by its authors",
         citation="A. Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009",
     )
@@ -349,7 +346,7 @@ SVHN = resolver.register_dataset(
         local_folders=("svhn",),
         local_format="the cropped-digit release train_32x32.mat, test_32x32.mat",
         tfds_name="svhn_cropped",
-        from_tfds=_from_tfds,
+        from_tfds=resolver.images_from_tfds,
         licence="non-commercial use",
         citation="Y. Netzer et al., Reading Digits in Natural Images with Unsupervised "
         "Feature Learning, 2011",

@@ -71,9 +71,6 @@ def read_idx_folder(folder, image_shape=(28, 28)):
     return splits[0], splits[1], named
 
 
-def _from_tfds(x, y):
-    return resolver.images_to_float(x), y.astype("int32")
-
 
 MNIST = resolver.register_dataset(
     resolver.DatasetSpec(
@@ -84,7 +81,7 @@ MNIST = resolver.register_dataset(
         local_folders=("mnist",),
         local_format=IDX_FORMAT,
         tfds_name="mnist",
-        from_tfds=_from_tfds,
+        from_tfds=resolver.images_from_tfds,
         embedded="mnist",
         licence="CC BY-SA 3.0",
         citation="Y. LeCun, C. Cortes, C. J. C. Burges, The MNIST database of "
@@ -112,7 +109,7 @@ FASHION_MNIST = resolver.register_dataset(
         local_folders=("fashion-mnist", "fashion_mnist"),
         local_format=IDX_FORMAT,
         tfds_name="fashion_mnist",
-        from_tfds=_from_tfds,
+        from_tfds=resolver.images_from_tfds,
         licence="MIT",
         citation="H. Xiao, K. Rasul, R. Vollgraf, Fashion-MNIST (Zalando Research)",
     )

@@ -339,3 +339,8 @@ def images_to_float(x):
     if x.ndim == 3:
         x = x[..., None]
     return (x.astype("float32") / 255.0).astype("float32")
+
+
+def images_from_tfds(x, y):
+    """A tfds image split (uint8 images, integer labels) in kwm's format (`DatasetSpec.from_tfds`)."""
+    return images_to_float(x), np.asarray(y).astype("int32")
