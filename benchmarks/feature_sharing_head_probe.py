@@ -15,7 +15,6 @@ import os
 import tempfile
 
 import keras
-import numpy as np
 
 from kwm import architectures, datasets, training
 from kwm.watermarks import PatchTrigger, embed_feature_sharing_watermark, generate_key

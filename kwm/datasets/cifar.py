@@ -306,7 +306,6 @@ def read_svhn_folder(folder):
     return splits[0], splits[1], paths
 
 
-
 CIFAR10 = resolver.register_dataset(
     resolver.DatasetSpec(
         name="cifar10",

@@ -71,7 +71,6 @@ def read_idx_folder(folder, image_shape=(28, 28)):
     return splits[0], splits[1], named
 
 
-
 MNIST = resolver.register_dataset(
     resolver.DatasetSpec(
         name="mnist",
