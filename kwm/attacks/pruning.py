@@ -91,7 +91,7 @@ def mean_activations(model, layer, x, activation_layer=None, batch_size=256):
     return a.reshape(len(a), -1, units).mean(axis=(0, 1))
 
 
-def prune_neurons(model, layer, x, ratio, activation_layer=None, batch_size=256):
+def prune_neurons(model, layer, x, ratio, activation_layer=None, batch_size=256, activations=None):
     """Removes the units of `layer` that task inputs activate least (pruning attack).
 
     The pruning defence of Liu et al. (2018) as both papers evaluate it
@@ -109,6 +109,8 @@ def prune_neurons(model, layer, x, ratio, activation_layer=None, batch_size=256)
         ratio: float. Fraction of the layer's units to remove, in [0, 1].
         activation_layer: str or None. See `mean_activations`.
         batch_size: int. Prediction batch size.
+        activations: np.ndarray or None. `mean_activations(...)` already
+            computed for these inputs (a sweep over ratios ranks once).
 
     Returns:
         A `PruningResult` with the pruned copy and the removed units.
@@ -123,7 +125,8 @@ def prune_neurons(model, layer, x, ratio, activation_layer=None, batch_size=256)
     32
     """
     _check_ratio(ratio)
-    activations = mean_activations(model, layer, x, activation_layer, batch_size)
+    if activations is None:
+        activations = mean_activations(model, layer, x, activation_layer, batch_size)
     count = int(round(ratio * len(activations)))
     pruned = np.sort(np.argsort(activations, kind="stable")[:count])
     copy = _copy(model)

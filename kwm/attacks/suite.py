@@ -9,7 +9,13 @@ import numpy as np
 from kwm.attacks.adaptive_extraction import adaptive_extract_model
 from kwm.attacks.extraction import extract_model, label_transform
 from kwm.attacks.neural_cleanse import neural_cleanse, unlearn
-from kwm.attacks.pruning import fine_prune, fine_tune, magnitude_prune, prune_neurons
+from kwm.attacks.pruning import (
+    fine_prune,
+    fine_tune,
+    magnitude_prune,
+    mean_activations,
+    prune_neurons,
+)
 from kwm.attacks.tfmot_pruning import tfmot_prune
 
 
@@ -179,9 +185,12 @@ def run_attacks(
     for name in names:
         cells = []
         if name == "pruning":
+            ranking = mean_activations(stolen, s.prune_layer, queries, s.prune_activation)
             for ratio in s.pruning_ratios:
                 start = time.perf_counter()
-                pruned = prune_neurons(stolen, s.prune_layer, queries, ratio, s.prune_activation)
+                pruned = prune_neurons(
+                    stolen, s.prune_layer, queries, ratio, s.prune_activation, activations=ranking
+                )
                 cells.append(cell(ratio, pruned.model, start))
         elif name == "fine_pruning":
             if api_labels is None:
