@@ -5,8 +5,8 @@
 
 Rows are attacks (and their setting: pruning ratio, quantisation levels, ...), columns the runs
 (one per watermarking method), cells the attacked stolen model's task accuracy / watermark
-accuracy (mean over seeds) and how many seeds the decision test still claimed. Runs of one
-dataset belong in one matrix; the script groups them by dataset.
+accuracy (mean ± std over seeds), how many seeds the decision test still claimed and its median
+p-value. Runs of one dataset belong in one matrix; the script groups them by dataset.
 """
 
 import argparse
@@ -14,12 +14,16 @@ import collections
 import json
 import os
 
+import numpy as np
+
 
 def _cell(row, decision):
     claimed = row[f"{decision}_claimed"]
+    watermark = row["watermark_accuracy"]
     text = (
-        f"{100 * row['accuracy']['mean']:.1f} / {100 * row['watermark_accuracy']['mean']:.1f}"
-        f" ({sum(claimed)}/{len(claimed)})"
+        f"{100 * row['accuracy']['mean']:.1f} / {100 * watermark['mean']:.1f} ± "
+        f"{100 * watermark['std']:.1f} ({sum(claimed)}/{len(claimed)}, "
+        f"p {np.median(row[f'{decision}_p_value']['values']):.1g})"
     )
     if "anomaly_index" in row:
         text += f", NC {row['anomaly_index']['mean']:.1f}"
@@ -53,9 +57,10 @@ def markdown(grouped):
         lines += [
             f"### {dataset}",
             "",
-            "Cells: task accuracy % / watermark accuracy % of the attacked stolen model, mean over "
-            "seeds (seeds on which the decision test still claimed ownership); NC: Neural "
-            "Cleanse anomaly index (flagged above 2).",
+            "Cells: task accuracy % (mean) / watermark accuracy % (mean ± std over seeds) of the "
+            "attacked stolen model (seeds on which the decision test still claimed ownership, "
+            "median p-value of the decision test); NC: Neural Cleanse anomaly index (flagged "
+            "above 2).",
             "",
             "| attack | setting | " + " | ".join(names) + " |",
             "|---|---|" + "---|" * len(names),

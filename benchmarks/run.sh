@@ -8,7 +8,8 @@
 # long acceptance tests (`pytest -m large`).
 # On 2 CPU cores: MNIST baseline ~5 min a seed, MNIST EWE ~5 min, MNIST feature sharing ~4 min
 # (in- and out-of-distribution), Fashion-MNIST baseline ~13 min, CIFAR-10 feature sharing ~25 min;
-# then the attack matrix on MNIST (~8 min a seed and method).
+# then the attack matrix on MNIST (~8 min a seed and method), re-extraction from its victims
+# (~1.5 h) and Neural Cleanse on them (~30 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${1:-5}
@@ -28,6 +29,26 @@ for method in feature_sharing baseline ewe; do
 done
 python benchmarks/attack_matrix.py benchmarks/results/attacks/*/results.json \
   --output benchmarks/results/attacks/matrix.md
+# Re-extraction from the same victims by 3 thieves each (labels, distillation, adaptive
+# extraction), and Neural Cleanse on the victims (fixed and adaptive weight, source-aware).
+attacked=(benchmarks/results/attacks/mnist_ewe benchmarks/results/attacks/mnist_feature_sharing)
+python benchmarks/reextraction.py benchmarks/results/attacks/mnist_ewe --labels soft hard tempered:4 \
+  --adaptive 0.0625,100 1,0.3 --thief-seeds 0 1 2 --output benchmarks/results/attacks/reextraction_ewe.json
+python benchmarks/reextraction.py benchmarks/results/attacks/mnist_feature_sharing --labels soft hard \
+  tempered:4 --adaptive 1,0.3 --thief-seeds 0 1 2 \
+  --output benchmarks/results/attacks/reextraction_feature_sharing.json
+python benchmarks/reextraction.py --from-json benchmarks/results/attacks/reextraction_{ewe,feature_sharing}.json \
+  --output benchmarks/results/attacks/reextraction.json
+python benchmarks/reextraction.py benchmarks/results/attacks/mnist_ewe \
+  --labels soft quantized:2 quantized:10 quantized:100 \
+  --output benchmarks/results/attacks/reextraction_quantized_ewe.json
+victims=(benchmarks/results/attacks/mnist_baseline "${attacked[@]}")
+python benchmarks/neural_cleanse_victims.py "${victims[@]}" \
+  --output benchmarks/results/attacks/neural_cleanse_victims.json
+python benchmarks/neural_cleanse_victims.py "${victims[@]}" --adaptive --steps 600 \
+  --output benchmarks/results/attacks/neural_cleanse_victims_adaptive.json
+python benchmarks/neural_cleanse_victims.py "${victims[@]}" --adaptive --steps 600 --source-inputs \
+  --output benchmarks/results/attacks/neural_cleanse_victims_source.json
 python benchmarks/paper_tables.py benchmarks/results/{mnist_baseline,mnist_ewe,mnist_feature_sharing,mnist_feature_sharing_ood,fashion_mnist_baseline,cifar10_feature_sharing}/results.json \
   --output benchmarks/results/paper_tables.md
 python -m pytest -m large -q

@@ -99,14 +99,29 @@ def reverse_engineer_trigger(
     batch_size=64,
     learning_rate=0.1,
     l1_weight=1e-3,
+    adaptive=False,
+    success_threshold=0.99,
+    patience=5,
+    check_every=10,
     seed=0,
 ):
     """Finds a small mask and pattern that send inputs `x` to `target_class`.
 
     Wang et al. (2019), Eq. 3: minimise over mask `m` and pattern `p`
-    `CE(f((1 - m) * x + m * p), target) + l1_weight * |m|_1`, with `m` and
-    `p` kept in [0, 1] through a sigmoid. kwm uses a fixed `l1_weight`
-    (the paper adapts it during the search).
+    `CE(f((1 - m) * x + m * p), target) + lambda * |m|_1`, with `m` and `p`
+    kept in [0, 1] through a sigmoid.
+
+    With `adaptive=False`, `lambda = l1_weight` throughout and the final
+    mask is returned. With `adaptive=True`, `lambda` follows the schedule of
+    Wang et al.'s search: it starts at 0 (reach the target first); once the
+    trigger has sent at least `success_threshold` of the batches to the
+    target for `patience` consecutive checks (one check every
+    `check_every` steps) it is set to `l1_weight`, and from then on
+    multiplied by 1.5 after `patience` successful checks in a row and
+    divided by 1.5 ** 1.5 after `patience` failing ones. The mask returned
+    is the smallest one seen at a successful check - the trigger *size*
+    Neural Cleanse compares across classes is then that of a trigger that
+    works, whatever its class needs (or the last mask, if none worked).
 
     Args:
         model: keras.Model. Outputs class probabilities for images in [0, 1].
@@ -115,19 +130,41 @@ def reverse_engineer_trigger(
         steps: int. Optimisation steps.
         batch_size: int. Images per step.
         learning_rate: float. Adam learning rate on the mask and pattern.
-        l1_weight: float. Weight of the mask's L1 norm.
+        l1_weight: float. Weight of the mask's L1 norm (the schedule's
+            initial weight when `adaptive`).
+        adaptive: bool. Adapt the weight as Wang et al. do.
+        success_threshold: float. Attack success a trigger must reach
+            (adaptive search).
+        patience: int. Checks in a row before the weight changes.
+        check_every: int. Steps per check.
         seed: int. Seed of the initialisation and batches.
 
     Returns:
         A `ReversedTrigger`.
+
+    Examples:
+
+    >>> import numpy as np, kwm
+    >>> model = kwm.architectures.ewe_cnn((8, 8, 1), num_classes=3)
+    >>> x = np.random.default_rng(0).random((16, 8, 8, 1), "float32")
+    >>> trigger = reverse_engineer_trigger(model, x, 0, steps=20, adaptive=True)
+    >>> trigger.mask.shape
+    (8, 8)
     """
     import tensorflow as tf
 
+    if not 0.0 < success_threshold <= 1.0 or patience < 1 or check_every < 1:
+        raise ValueError(
+            "`success_threshold` must lie in (0, 1], `patience` and `check_every` be >= 1. "
+            f"Received: success_threshold={success_threshold}, patience={patience}, "
+            f"check_every={check_every}"
+        )
     x = np.asarray(x, "float32")
     rng = np.random.default_rng(seed)
     height, width, channels = x.shape[1:]
     mask_logits = keras.Variable(rng.normal(-2.0, 0.1, (height, width, 1)).astype("float32"))
     pattern_logits = keras.Variable(rng.normal(0.0, 0.1, (height, width, channels)).astype("float32"))
+    weight = tf.Variable(0.0 if adaptive else float(l1_weight), trainable=False)
     optimizer = keras.optimizers.Adam(learning_rate)
     variables = [mask_logits, pattern_logits]
     labels = ops.full((batch_size,), target_class, dtype="int32")
@@ -141,12 +178,36 @@ def reverse_engineer_trigger(
             probabilities = model(stamped, training=False)
             loss = ops.mean(
                 keras.losses.sparse_categorical_crossentropy(labels[: ops.shape(batch)[0]], probabilities)
-            ) + l1_weight * ops.sum(mask)
+            ) + weight * ops.sum(mask)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
+        return ops.mean(ops.cast(ops.argmax(probabilities, axis=-1) == target_class, "float32"))
 
-    for _ in range(steps):
-        step(x[rng.choice(len(x), size=min(batch_size, len(x)), replace=False)])
+    best = None  # (norm, mask logits, pattern logits) of the smallest working trigger
+    successes, up, down = [], 0, 0
+    for i in range(steps):
+        successes.append(float(step(x[rng.choice(len(x), size=min(batch_size, len(x)), replace=False)])))
+        if not adaptive or (i + 1) % check_every:
+            continue
+        works = np.mean(successes) >= success_threshold
+        successes = []
+        up, down = (up + 1, 0) if works else (0, down + 1)
+        if works:
+            norm = float(np.sum(np.asarray(ops.sigmoid(mask_logits))))
+            if best is None or norm < best[0]:
+                best = (norm, np.asarray(mask_logits), np.asarray(pattern_logits))
+        if float(weight.numpy()) == 0.0:
+            if up >= patience:
+                weight.assign(float(l1_weight))
+                up = 0
+        elif up >= patience:
+            weight.assign(weight * 1.5)
+            up = 0
+        elif down >= patience:
+            weight.assign(weight / 1.5**1.5)
+            down = 0
+    if best is not None:
+        mask_logits.assign(best[1])
+        pattern_logits.assign(best[2])
     trigger = ReversedTrigger(
         target_class=int(target_class),
         mask=np.asarray(ops.sigmoid(mask_logits))[..., 0],

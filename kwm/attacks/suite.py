@@ -41,11 +41,16 @@ class AttackSettings:
         extraction_epochs: int. Epochs of each re-extraction.
         snnl_layers: sequence of str. Layers whose SNNL the adaptive thief
             minimises (EWE section 4.4); they must exist in the thief's model.
-        snnl_weight: float. Its weight `w`.
-        snnl_temperature: float. Its temperature.
+        adaptive_settings: sequence of `(w, T)` pairs. Weight and
+            temperature of each adaptive extraction: the reference code's
+            scale (w = 0.0625 at T = 100, where the cosine kernel is nearly
+            flat) and one at which the SNNL acts (w = 1 at T = 0.3).
         neural_cleanse_examples: int. Clean inputs Neural Cleanse optimises on.
         neural_cleanse_steps: int. Optimisation steps per class.
-        neural_cleanse_l1: float. Weight of the mask norm.
+        neural_cleanse_l1: float. Weight of the mask norm (the start of
+            the schedule when `neural_cleanse_adaptive`).
+        neural_cleanse_adaptive: bool. Adapt the weight as Wang et al. do
+            (each class's smallest trigger reaching 99% success).
         unlearning_epochs: int. Epochs of Neural Cleanse's unlearning.
         batch_size: int. Batch size of every training.
         learning_rate: float. Adam learning rate of every training.
@@ -62,11 +67,11 @@ class AttackSettings:
     quantization_levels: tuple = (2, 10, 100)
     extraction_epochs: int = 10
     snnl_layers: tuple = ("relu1", "relu2", "relu3")
-    snnl_weight: float = 0.0625
-    snnl_temperature: float = 100.0
+    adaptive_settings: tuple = ((0.0625, 100.0), (1.0, 0.3))
     neural_cleanse_examples: int = 512
-    neural_cleanse_steps: int = 300
+    neural_cleanse_steps: int = 600
     neural_cleanse_l1: float = 1e-2
+    neural_cleanse_adaptive: bool = True
     unlearning_epochs: int = 2
     batch_size: int = 128
     learning_rate: float = 1e-3
@@ -108,6 +113,7 @@ def run_attacks(
     seed=0,
     log=None,
     victim=None,
+    extraction_seed=None,
 ):
     """Runs removal and extraction attacks on a stolen model and scores every outcome.
 
@@ -131,7 +137,8 @@ def run_attacks(
     - `hard_labels`, `quantization`: re-extraction from top-1 answers and
       from posteriors quantised to each of `settings.quantization_levels`.
     - `adaptive_extraction`: re-extraction that minimises the SNNL between
-      the API's classes on `settings.snnl_layers` (`adaptive_extract_model`).
+      the API's classes on `settings.snnl_layers` (`adaptive_extract_model`),
+      once per `settings.adaptive_settings`.
     - `neural_cleanse`: the stolen model with Neural Cleanse's verdict
       (setting `"detected"`: anomaly index, flagged), then the model after
       unlearning the smallest trigger (setting `"unlearned"`); with
@@ -156,6 +163,12 @@ def run_attacks(
         log: callable or None. Progress lines.
         victim: keras.Model or None. The watermarked model, for Neural
             Cleanse's detection on it.
+        extraction_seed: int or None. Seed of the re-extractions (default
+            `seed`). Pass the seed the stolen copy was extracted with, and
+            `student` building the same initial model, so that a
+            re-extracted copy differs from the stolen one only in the
+            answers it learned from: the thief's own randomness moves the
+            transferred watermark by tens of points.
 
     Returns:
         A dict: attack name -> list of cells, each `{"setting": ..., **evaluate(model),
@@ -167,6 +180,7 @@ def run_attacks(
     student = student or (lambda: keras.models.clone_model(stolen))
     s = settings
     fit = dict(batch_size=s.batch_size, learning_rate=s.learning_rate, seed=seed)
+    refit = dict(fit, seed=seed if extraction_seed is None else extraction_seed)
     rng = np.random.default_rng(seed)
     subset = rng.choice(len(clean_x), size=min(s.fine_tuning_examples, len(clean_x)), replace=False)
     small_x, small_y = clean_x[subset], clean_y[subset]
@@ -229,30 +243,31 @@ def run_attacks(
                 start = time.perf_counter()
                 copy = extract_model(
                     api, queries, student(), labels=label_transform(kind),
-                    epochs=s.extraction_epochs, verbose=0, **fit,
+                    epochs=s.extraction_epochs, verbose=0, **refit,
                 )
                 setting = "top-1" if kind == "hard" else int(kind.split(":")[1])
                 cells.append(cell(setting, copy.model, start))
         elif name == "adaptive_extraction":
-            start = time.perf_counter()
-            copy = adaptive_extract_model(
-                api, queries, student(), s.snnl_layers, snnl_weight=s.snnl_weight,
-                temperature=s.snnl_temperature, epochs=s.extraction_epochs, verbose=0, **fit,
-            )
-            cells.append(cell(f"w={s.snnl_weight:g}, T={s.snnl_temperature:g}", copy.model, start))
+            for weight, temperature in s.adaptive_settings:
+                start = time.perf_counter()
+                copy = adaptive_extract_model(
+                    api, queries, student(), s.snnl_layers, snnl_weight=weight,
+                    temperature=temperature, epochs=s.extraction_epochs, verbose=0, **refit,
+                )
+                cells.append(cell(f"w={weight:g}, T={temperature:g}", copy.model, start))
         elif name == "neural_cleanse":
             nc_x = clean_x[subset[: s.neural_cleanse_examples]]
             if victim is not None:
                 start = time.perf_counter()
                 found = neural_cleanse(
                     victim, nc_x, steps=s.neural_cleanse_steps, l1_weight=s.neural_cleanse_l1,
-                    batch_size=min(64, len(nc_x)), seed=seed,
+                    adaptive=s.neural_cleanse_adaptive, batch_size=min(64, len(nc_x)), seed=seed,
                 )
                 cells.append(cell("victim", victim, start, neural_cleanse=found.to_dict()))
             start = time.perf_counter()
             found = neural_cleanse(
                 stolen, nc_x, steps=s.neural_cleanse_steps, l1_weight=s.neural_cleanse_l1,
-                batch_size=min(64, len(nc_x)), seed=seed,
+                adaptive=s.neural_cleanse_adaptive, batch_size=min(64, len(nc_x)), seed=seed,
             )
             statistics = found.to_dict()
             cells.append(cell("detected", stolen, start, neural_cleanse=statistics))

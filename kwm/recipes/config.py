@@ -119,11 +119,14 @@ DEFAULTS = {
         "extraction_epochs": 0,
         # The adaptive thief (EWE sec. 4.4) minimises the SNNL between classes on these layers.
         "snnl_layers": ["relu1", "relu2", "relu3"],
-        "snnl_weight": 0.0625,
-        "snnl_temperature": 100.0,
+        # (w, T) of each adaptive extraction: the reference's scale (flat kernel), and one that acts.
+        "adaptive_settings": [[0.0625, 100.0], [1.0, 0.3]],
         "neural_cleanse_examples": 512,
-        "neural_cleanse_steps": 300,
+        "neural_cleanse_steps": 600,
+        # Wang et al.'s schedule of the L1 weight (from 0, then x1.5 / x1.5^-1.5 around the
+        # starting weight `neural_cleanse_l1`); false: the weight fixed at `neural_cleanse_l1`.
         "neural_cleanse_l1": 0.01,
+        "neural_cleanse_adaptive": True,
         "unlearning_epochs": 2,
     },
     # Published figures this experiment reproduces (percent, [mean, std]).

@@ -499,6 +499,7 @@ def _attack(config, data, key, victim, stolen, api, queries, seed, log):
         seed=seed,
         log=lambda message: log(f"[seed {seed}] {message}"),
         victim=victim,
+        extraction_seed=seed + STOLEN_SEED_OFFSET,
     )
 
 

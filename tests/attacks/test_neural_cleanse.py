@@ -56,6 +56,16 @@ def test_finds_the_planted_trigger(backdoored, data):
     assert set(result.to_dict()) >= {"norms", "anomaly_index", "flagged", "suspected_class"}
 
 
+def test_adaptive_search_finds_the_planted_trigger_and_working_triggers(backdoored, data):
+    """Wang et al.'s schedule: lambda from 0 up and down; each class's smallest *working* trigger."""
+    x, _ = data
+    result = attacks.neural_cleanse(backdoored, x[:256], steps=300, l1_weight=1e-2, adaptive=True)
+    assert result.flagged and result.suspected_class == TARGET, result.to_dict()
+    assert min(t.success_rate for t in result.triggers) > 0.9
+    trigger = result.triggers[TARGET]
+    assert trigger.mask[-5:, -5:].sum() > 0.5 * trigger.mask.sum()
+
+
 def test_unlearning_removes_the_backdoor(backdoored, data):
     x, y = data
     trigger = attacks.reverse_engineer_trigger(backdoored, x[:256], TARGET, steps=200,
@@ -80,6 +90,9 @@ def test_anomaly_index_and_errors():
     model = architectures.ewe_cnn((8, 8, 1), num_classes=2)
     with pytest.raises(ValueError, match="Received: classes=\\[0, 1\\]"):
         attacks.neural_cleanse(model, np.zeros((4, 8, 8, 1), "float32"))
+    with pytest.raises(ValueError, match="Received: success_threshold=0"):
+        attacks.reverse_engineer_trigger(model, np.zeros((4, 8, 8, 1)), 0, adaptive=True,
+                                         success_threshold=0)
     trigger = attacks.ReversedTrigger(0, np.zeros((8, 8)), np.zeros((8, 8, 1)), 0.0, 0.0)
     with pytest.raises(ValueError, match="Received: fraction=0"):
         attacks.unlearn(model, np.zeros((4, 8, 8, 1)), np.zeros(4, int), trigger, fraction=0)

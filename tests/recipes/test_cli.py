@@ -238,6 +238,10 @@ def test_quick_run_with_every_attack(tmp_path):
     assert {c["backend"] for c in cells["tfmot_pruning"]} == {"tfmot"}
     assert [c["setting"] for c in cells["pruning"]] == [0.0, 0.9]
     assert [c["setting"] for c in cells["neural_cleanse"]] == ["victim", "detected", "unlearned"]
+    assert [c["setting"] for c in cells["adaptive_extraction"]] == ["w=0.0625, T=100", "w=1, T=0.3"]
+    # Re-extractions share one thief (seed, initial model): 2 posterior levels are the top-1 labels.
+    assert cells["quantization"][0]["accuracy"] == cells["hard_labels"][0]["accuracy"]
+    assert cells["quantization"][0]["watermark_accuracy"] == cells["hard_labels"][0]["watermark_accuracy"]
     victim = results["seeds"][0]["models"]["victim"]
     assert cells["neural_cleanse"][0]["watermark_accuracy"] == victim["watermark_accuracy"]
     unpruned = cells["pruning"][0]
