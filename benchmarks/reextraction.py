@@ -115,6 +115,8 @@ def attack_run(run, settings, epochs=None, thief_seeds=(0,), log=print, on_row=N
                 "num_queries": copy.num_queries,
                 "accuracy": scored["accuracy"],
                 "watermark_accuracy": scored["watermark_accuracy"],
+                # The copy's rate on the trigger-free references: what the tests compare with.
+                "false_watermark_rate": scored["verification"]["reference_rate"],
                 "p_values": {t: v["p_value"] for t, v in verdicts.items()},
                 "claimed": {t: v["claimed"] for t, v in verdicts.items()},
                 "decision_test": config["verification"]["decision_test"],

@@ -35,9 +35,11 @@ attacked=(benchmarks/results/attacks/mnist_ewe benchmarks/results/attacks/mnist_
 python benchmarks/reextraction.py benchmarks/results/attacks/mnist_ewe --labels soft hard tempered:4 \
   --adaptive 0.0625,100 1,0.3 --thief-seeds 0 1 2 --output benchmarks/results/attacks/reextraction_ewe.json
 python benchmarks/reextraction.py benchmarks/results/attacks/mnist_feature_sharing --labels soft hard \
-  tempered:4 --adaptive 1,0.3 --thief-seeds 0 1 2 \
-  --output benchmarks/results/attacks/reextraction_feature_sharing.json
-python benchmarks/reextraction.py --from-json benchmarks/results/attacks/reextraction_{ewe,feature_sharing}.json \
+  tempered:4 --thief-seeds 0 1 2 --output benchmarks/results/attacks/reextraction_feature_sharing.json
+python benchmarks/reextraction.py benchmarks/results/attacks/mnist_feature_sharing --labels \
+  --adaptive 1,0.3 --output benchmarks/results/attacks/reextraction_feature_sharing_adaptive.json
+python benchmarks/reextraction.py --from-json \
+  benchmarks/results/attacks/reextraction_{ewe,feature_sharing,feature_sharing_adaptive}.json \
   --output benchmarks/results/attacks/reextraction.json
 python benchmarks/reextraction.py benchmarks/results/attacks/mnist_ewe \
   --labels soft quantized:2 quantized:10 quantized:100 \
