@@ -97,13 +97,13 @@ def attack_run(run, settings, epochs=None, thief_seeds=(0,), log=print, on_row=N
                 seed=seed + experiment.STOLEN_SEED_OFFSET + thief_seed, verbose=0,
             )
             if adaptive is None:
-                copy = attacks.extract_model(api, queries, student, labels=attacks.label_transform(kind), **fit)
+                extracted = attacks.extract_model(api, queries, student, labels=attacks.label_transform(kind), **fit)
             else:
-                copy = attacks.adaptive_extract_model(
+                extracted = attacks.adaptive_extract_model(
                     api, queries, student, config["attacks"]["snnl_layers"],
                     snnl_weight=adaptive[0], temperature=adaptive[1], **fit,
                 )
-            scored = experiment._evaluate("re-extracted", copy.model, data, key, config, seed)
+            scored = experiment._evaluate("re-extracted", extracted.model, data, key, config, seed)
             verdicts = scored["verification"]["verdicts"]
             row = {
                 "run": os.path.basename(os.path.normpath(run)),
@@ -112,7 +112,7 @@ def attack_run(run, settings, epochs=None, thief_seeds=(0,), log=print, on_row=N
                 "thief_seed": thief_seed,
                 "key_fingerprint": key.fingerprint,
                 "setting": _name(kind, adaptive),
-                "num_queries": copy.num_queries,
+                "num_queries": extracted.num_queries,
                 "accuracy": scored["accuracy"],
                 "watermark_accuracy": scored["watermark_accuracy"],
                 # The copy's rate on the trigger-free references: what the tests compare with.
