@@ -185,8 +185,11 @@ def reverse_engineer_trigger(
     best = None  # (norm, mask logits, pattern logits) of the smallest working trigger
     successes, up, down = [], 0, 0
     for i in range(steps):
-        successes.append(float(step(x[rng.choice(len(x), size=min(batch_size, len(x)), replace=False)])))
-        if not adaptive or (i + 1) % check_every:
+        success = step(x[rng.choice(len(x), size=min(batch_size, len(x)), replace=False)])
+        if not adaptive:
+            continue  # a fixed weight never reads the success: no host sync per step
+        successes.append(float(success))
+        if (i + 1) % check_every:
             continue
         works = np.mean(successes) >= success_threshold
         successes = []
