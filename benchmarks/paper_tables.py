@@ -58,6 +58,7 @@ def rows(results_paths):
             grouped[(table, config["experiment"]["dataset"])].append(
                 {
                     "method": config["experiment"]["method"],
+                    "serving_temperature": config.get("serving", {}).get("temperature", 1.0),
                     "run": os.path.basename(os.path.dirname(os.path.abspath(path))),
                     "seeds": seeds,
                     "kwm": [_cell(summary[model][metric]) for model, metric, _ in COLUMNS],
@@ -74,6 +75,8 @@ def markdown(grouped):
         lines += [f"### {TABLES[table]}: {dataset}", "", HEADER, "|---|---|---|---|---|---|---|"]
         for entry in sorted(entries, key=lambda e: list(METHODS).index(e["method"])):
             name = METHODS.get(entry["method"], entry["method"])
+            if entry["serving_temperature"] != 1.0:
+                name += f", API at T = {entry['serving_temperature']:g}"
             lines.append(
                 f"| {name} | kwm, {entry['seeds']} seeds (`{entry['run']}`) | "
                 + " | ".join(entry["kwm"]) + " |"

@@ -23,6 +23,14 @@ for recipe in mnist:baseline mnist:ewe mnist:feature_sharing mnist:feature_shari
   python -m kwm.recipes."$dataset" --method "$method" ${kind:+--ood} --seeds "$SEEDS" \
     --data-source local --output "$out" --overwrite --verbose 2
 done
+# The same recipes with the victim's API at temperature 4 (kwm's addition; --serving-temperature).
+for recipe in mnist:feature_sharing mnist:feature_sharing:ood mnist:baseline fashion_mnist:ewe \
+    fashion_mnist:baseline; do
+  IFS=: read -r dataset method kind <<< "$recipe"
+  out=benchmarks/results/${dataset}_${method}${kind:+_$kind}_served_t4
+  python -m kwm.recipes."$dataset" --method "$method" ${kind:+--ood} --serving-temperature 4 \
+    --seeds "$SEEDS" --data-source local --output "$out" --overwrite --verbose 2
+done
 for method in feature_sharing baseline ewe; do
   python -m kwm.recipes.mnist --method "$method" --attacks all --seeds "$SEEDS" \
     --data-source local --output "benchmarks/results/attacks/mnist_$method" --overwrite --verbose 2
@@ -52,5 +60,6 @@ python benchmarks/neural_cleanse_victims.py "${victims[@]}" --adaptive --steps 6
 python benchmarks/neural_cleanse_victims.py "${victims[@]}" --adaptive --steps 600 --source-inputs \
   --output benchmarks/results/attacks/neural_cleanse_victims_source.json
 python benchmarks/paper_tables.py benchmarks/results/{mnist_baseline,mnist_ewe,mnist_feature_sharing,mnist_feature_sharing_ood,fashion_mnist_baseline,cifar10_feature_sharing}/results.json \
+  benchmarks/results/*_served_t4/results.json \
   --output benchmarks/results/paper_tables.md
 python -m pytest -m large -q

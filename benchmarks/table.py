@@ -32,13 +32,17 @@ def main(paths):
         data = results["data"]["provenance"]
         described = f"{data['dataset']} ({data['source']}: {data['splits']['train']:,} train / {data['splits']['test']:,} test)"
         tables = config["paper"]
+        name = config["experiment"]["name"]
+        temperature = config.get("serving", {}).get("temperature", 1.0)
+        if temperature != 1.0:
+            name += f", API at T = {temperature:g}"
         for i, (model, entry) in enumerate(results["summary"].items()):
             seeds = len(entry["claimed"])
             print(
                 "| "
                 + " | ".join(
                     [
-                        config["experiment"]["name"] if i == 0 else "",
+                        name if i == 0 else "",
                         described if i == 0 else "",
                         model,
                         _pct(entry["accuracy"]),

@@ -38,6 +38,11 @@ def main(argv=None):
         help="keys without trigger-free references (out-of-distribution) only: the target rate "
         "measured on models without the watermark (default: the rate calibrated into the key)",
     )
+    parser.add_argument(
+        "--temperature", type=float, default=1.0,
+        help="the temperature at which the owner's API served the watermarked model: the "
+        "Wilcoxon test reads the suspect's probabilities re-tempered by its inverse (default 1)",
+    )
     parser.add_argument("--output", help="write the report as JSON here")
     args = parser.parse_args(argv)
     try:
@@ -51,6 +56,7 @@ def main(argv=None):
             alpha_certainty=args.alpha_certainty,
             t_test_margin=args.t_test_margin,
             false_rate=args.false_rate,
+            temperature=args.temperature,
         )
     except (KeyIntegrityError, InvalidPredictionError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

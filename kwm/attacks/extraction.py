@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from kwm import training
+from kwm.export.serving_temperature import temper_probabilities
 from kwm.prediction_api import as_prediction_api
 
 
@@ -83,11 +84,7 @@ def tempered_labels(temperature):
         raise ValueError(f"`temperature` must be positive. Received: temperature={temperature}")
 
     def temper(probabilities):
-        logits = np.log(np.clip(np.asarray(probabilities, dtype="float64"), 1e-12, 1.0))
-        logits = logits / temperature
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return (p / p.sum(axis=1, keepdims=True)).astype("float32")
+        return temper_probabilities(probabilities, temperature, floor=1e-12).astype("float32")
 
     temper.__name__ = f"tempered_{temperature:g}"
     return temper

@@ -54,6 +54,10 @@ def build_parser(dataset, methods):
         "pruning, fine_pruning, fine_tuning, magnitude_pruning, tfmot_pruning, hard_labels, "
         "quantization, adaptive_extraction, neural_cleanse",
     )
+    parser.add_argument(
+        "--serving-temperature", type=float,
+        help="temperature of the probabilities the victim's API serves (default: the recipe's, 1)",
+    )
     parser.add_argument("--output", help="output directory (default runs/<recipe>-<UTC time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration")
@@ -87,6 +91,8 @@ def _overrides(args):
         overrides.setdefault("training", {})["epochs"] = args.epochs
     if args.watermark_epochs is not None:
         overrides.setdefault("training", {})["watermark_epochs"] = args.watermark_epochs
+    if args.serving_temperature is not None:
+        overrides["serving"] = {"temperature": args.serving_temperature}
     if args.data_source:
         overrides["data"] = {"sources": list(dict.fromkeys(args.data_source))}
     if args.attacks:

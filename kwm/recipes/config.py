@@ -73,6 +73,11 @@ DEFAULTS = {
         # weights from the input (-1: all but the last, the paper's "last decision layer").
         "freeze_up_to": -1,
     },
+    "serving": {
+        # Temperature of the probabilities the victim's API answers with
+        # (`kwm.export.ServingTemperature`; 1: the model's own probabilities).
+        "temperature": 1.0,
+    },
     "extraction": {
         "labels": "soft",
         # 0: as many epochs as the victim trained in total.

@@ -9,7 +9,7 @@ import numpy as np
 
 from kwm import architectures, datasets, training
 from kwm.attacks import AttackSettings, extract_model, run_attacks
-from kwm.export import export_for_serving
+from kwm.export import export_for_serving, serving_model
 from kwm.prediction_api import PredictionAPI
 from kwm.reports.plots import plot_representations
 from kwm.verification import calibrate_false_rate, task_accuracy, verify_ownership
@@ -279,6 +279,7 @@ def _evaluate(name, model, data, key, config, seed):
         wdr_fraction=verification["wdr_fraction"],
         seed=seed,
         name=name,
+        temperature=config["serving"]["temperature"],
     )
     return {
         "accuracy": task_accuracy(model, data.test.x, data.test.y, data.num_classes),
@@ -398,8 +399,15 @@ def run_seed(
                          os.path.join(workdir, "representations.png"))
 
     export_path = os.path.join(workdir, "victim_savedmodel")
-    export_for_serving(victim, export_path, check_inputs=data.test.x[:64])
-    api_model = export_path if config["extraction"]["through_savedmodel"] else victim
+    export_for_serving(
+        victim, export_path, check_inputs=data.test.x[:64],
+        temperature=config["serving"]["temperature"],
+    )
+    api_model = (
+        export_path
+        if config["extraction"]["through_savedmodel"]
+        else serving_model(victim, config["serving"]["temperature"])
+    )
     api = PredictionAPI(api_model, num_classes=data.num_classes, name="victim API")
 
     start = time.perf_counter()
@@ -427,7 +435,9 @@ def run_seed(
 
     start = time.perf_counter()
     models = {
-        "victim": _evaluate("victim", victim, data, key, config, seed),
+        "victim": _evaluate(
+            "victim", serving_model(victim, config["serving"]["temperature"]), data, key, config, seed
+        ),
         "stolen": _evaluate("stolen", stolen.model, data, key, config, seed),
         "independent": _evaluate("independent", independent, data, key, config, seed),
     }
@@ -442,6 +452,7 @@ def run_seed(
         "architecture": config["extraction"]["architecture"] or config["model"]["architecture"],
         "labels": stolen.labels,
         "through": "SavedModel" if config["extraction"]["through_savedmodel"] else "Keras model",
+        "serving_temperature": config["serving"]["temperature"],
     }
     for name, result in models.items():
         log(f"[seed {seed}] {name}: accuracy {100 * result['accuracy']:.2f}%")

@@ -130,6 +130,13 @@ def render_markdown(results):
         lines.append(f"**Watermark sources**: {results['source_data']['description']}  ")
     if results.get("query_data"):
         lines.append(f"**Thief's queries**: {results['query_data']['description']}  ")
+    temperature = config.get("serving", {}).get("temperature", 1.0)
+    if temperature != 1.0:
+        lines.append(
+            f"**Served probabilities**: the victim's API answers `softmax(log p / {temperature:g})` "
+            "(`kwm.export.ServingTemperature`; same decisions, softer answers), not its own "
+            "probabilities.  "
+        )
     lines += [
         f"**Command**: `{results['code']['command']}`",
         "",
@@ -245,7 +252,9 @@ def render_markdown(results):
         "inputs and watermarks (EWE Figs. 2-4).",
         "- `seed-*/watermark_key.json`: **the secret watermark keys** (with their SHA-256 "
         "fingerprints); keep them private. Verify a suspect with "
-        "`python -m kwm.verify --key seed-0/watermark_key.json --suspect <model>`.",
+        "`python -m kwm.verify --key seed-0/watermark_key.json --suspect <model>`"
+        + (f" `--temperature {temperature:g}`" if temperature != 1.0 else "")
+        + ".",
         "- `seed-*/victim_savedmodel/`: the victim as served (SavedModel, no key inside); "
         "`stolen_savedmodel/`, `independent_savedmodel/`: the suspects, so that each verdict "
         "can be replayed with `python -m kwm.verify`.",

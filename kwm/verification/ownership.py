@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 
+from kwm.export.serving_temperature import temper_probabilities
 from kwm.prediction_api import as_prediction_api
 from kwm.verification import statistical_tests
 from kwm.verification.detection_rate import detection_rate, query_cost
@@ -136,6 +137,7 @@ def verify_ownership(
     seed=0,
     name=None,
     false_rate=None,
+    temperature=1.0,
 ):
     """Tests whether a suspect model carries the key's watermark.
 
@@ -170,6 +172,15 @@ def verify_ownership(
             (`kwm.verification.calibrate_false_rate`); one of the two is
             required. Chance (1 / classes) is not a safe stand-in: an
             independent Fashion-MNIST model sent 23% of MNIST 8s to "T-shirt".
+        temperature: float. The temperature at which the owner's API served
+            the watermarked model (`export_for_serving(temperature=...)`).
+            A copy distilled from that API answers at that temperature, and
+            the Wilcoxon test's alpha-certainty is a margin on probabilities,
+            so the suspect's probabilities are re-tempered by `1 / temperature`
+            (`softmax(temperature * log q)`, the same for every suspect) before
+            that test: the margin then applies at the scale of the owner's own
+            model. The T-test reads top-1 answers, which no temperature
+            changes. 1: the probabilities as answered.
 
     Returns:
         An `OwnershipReport`.
@@ -212,6 +223,9 @@ def verify_ownership(
         )
     if false_rate is not None and not 0.0 <= false_rate < 1.0:
         raise ValueError(f"`false_rate` must lie in [0, 1). Received: false_rate={false_rate}")
+    temperature = float(temperature)
+    if not temperature > 0:
+        raise ValueError(f"`temperature` must be positive. Received: temperature={temperature}")
     api = as_prediction_api(suspect, num_classes=key.num_classes, name=name)
     fingerprint = key.fingerprint
     before = api.num_queries
@@ -222,12 +236,14 @@ def verify_ownership(
 
     chance = 1.0 / key.num_classes if false_rate is None else float(false_rate)
     success = watermark_probs.argmax(axis=1) == target
+    reference_success = None if reference_probs is None else reference_probs.argmax(axis=1) == target
+    if temperature != 1.0:
+        # Re-tempering by 1 / temperature undoes the owner's `ServingTemperature`.
+        watermark_probs = temper_probabilities(watermark_probs, 1.0 / temperature)
+        if reference_probs is not None:
+            reference_probs = temper_probabilities(reference_probs, 1.0 / temperature)
     p = watermark_probs[:, target]
-    if reference_probs is not None:
-        reference_success = reference_probs.argmax(axis=1) == target
-        q = reference_probs[:, target]
-    else:
-        reference_success = q = None
+    q = None if reference_probs is None else reference_probs[:, target]
 
     def run(test, indices):
         if test == "t_test":
@@ -254,6 +270,11 @@ def verify_ownership(
         verdicts[test] = Verdict(
             test=test,
             hypothesis=_HYPOTHESES[test].format(margin=t_test_margin, alpha=alpha_certainty)
+            + (
+                f" on probabilities re-tempered by 1/{temperature:g}"
+                if test == "wilcoxon" and temperature != 1.0
+                else ""
+            )
             + (
                 ""
                 if reference_probs is not None

@@ -214,10 +214,24 @@ def test_out_of_distribution_key_is_calibrated_on_reference_models(tmp_path, cap
 def test_quick_feature_sharing_run(tmp_path):
     output = tmp_path / "run"
     assert mnist.main(["--method", "feature_sharing", "--quick", "--data-source", "embedded",
-                       "--output", str(output), "--verbose", "0"]) == 0
+                       "--serving-temperature", "4", "--output", str(output), "--verbose", "0"]) == 0
     results = json.loads((output / "results.json").read_text())
     assert results["config"]["experiment"]["method"] == "feature_sharing"
     seed = results["seeds"][0]
+    # The thief learned from the API at temperature 4, and the report says so.
+    assert seed["models"]["stolen"]["extraction"]["serving_temperature"] == 4.0
+    assert "softmax(log p / 4)" in (output / "report.md").read_text()
+    # The verdicts (Wilcoxon on probabilities re-tempered by 1/4) replay from the served
+    # models; the victim's replays only if its SavedModel answers at temperature 4.
+    for model in ("victim", "stolen"):
+        out = output / f"{model}_replayed.json"
+        assert verify.main(["--key", str(output / "seed-0" / "watermark_key.json"),
+                            "--suspect", str(output / "seed-0" / f"{model}_savedmodel"),
+                            "--temperature", "4", "--output", str(out)]) == 0
+        replayed = json.loads(out.read_text())["verdicts"]["wilcoxon"]
+        recorded = seed["models"][model]["verification"]["verdicts"]["wilcoxon"]
+        assert "re-tempered by 1/4" in recorded["hypothesis"]
+        assert replayed["p_value"] == pytest.approx(recorded["p_value"], rel=1e-6, abs=1e-12)
     key = WatermarkKey.load(output / "seed-0" / "watermark_key.json",
                             expected_fingerprint=seed["key_fingerprint"])
     assert key.method == "feature_sharing"

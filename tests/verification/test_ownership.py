@@ -107,3 +107,31 @@ def test_out_of_distribution_keys_need_a_measured_false_rate():
     assert verify_ownership(stolen, ood, false_rate=0.25).claimed
     with pytest.raises(ValueError, match="false_rate"):
         verify_ownership(stolen, key, false_rate=0.1)
+
+
+def _tempered(model, temperature):
+    def answer(x):
+        logits = np.log(model(x).astype("float64")) / temperature
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (p / p.sum(axis=1, keepdims=True)).astype("float32")
+
+    return answer
+
+
+def test_wilcoxon_reads_probabilities_at_the_served_temperature():
+    key = _key()
+    # A copy distilled from an API served at T = 8 answers like `stolen` tempered
+    # by 8: p(target | watermark) = 0.42 against 0.29, under the 0.3 certainty.
+    soft = _tempered(stolen, 8.0)
+    plain = verify_ownership(soft, key, wdr_draws=20)
+    assert not plain.verdicts["wilcoxon"].claimed and plain.verdicts["t_test"].claimed
+    served = verify_ownership(soft, key, wdr_draws=20, temperature=8.0)
+    original = verify_ownership(stolen, key, wdr_draws=20)
+    assert served.verdicts["wilcoxon"].claimed
+    assert served.verdicts["wilcoxon"].p_value == pytest.approx(original.verdicts["wilcoxon"].p_value)
+    assert "re-tempered by 1/8" in served.verdicts["wilcoxon"].hypothesis
+    # Top-1 answers do not depend on it; an independent model is not claimed either way.
+    assert served.verdicts["t_test"].p_value == plain.verdicts["t_test"].p_value
+    assert not verify_ownership(_tempered(independent, 8.0), key, wdr_draws=20, temperature=8.0).claimed
+    with pytest.raises(ValueError, match="Received: temperature=0"):
+        verify_ownership(stolen, key, temperature=0.0)
