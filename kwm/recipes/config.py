@@ -106,6 +106,9 @@ DEFAULTS = {
         "reference_models": 3,
         # ... and the largest rate one of them may show for the key to be used.
         "max_false_rate": 0.1,
+        # In-distribution keys: refuse a trigger that moves those reference models towards
+        # the target by more than `max_false_rate` on its own (`check_trigger_effect`).
+        "check_trigger": True,
     },
     # Attacks on the stolen model (`--attacks all`; `kwm.attacks.run_attacks`), an empty
     # `run` skips them. The other keys are `kwm.attacks.AttackSettings`.

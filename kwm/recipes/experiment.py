@@ -12,7 +12,12 @@ from kwm.attacks import AttackSettings, extract_model, run_attacks
 from kwm.export import export_for_serving, serving_model
 from kwm.prediction_api import PredictionAPI
 from kwm.reports.plots import plot_representations
-from kwm.verification import calibrate_false_rate, task_accuracy, verify_ownership
+from kwm.verification import (
+    calibrate_false_rate,
+    check_trigger_effect,
+    task_accuracy,
+    verify_ownership,
+)
 from kwm.watermarks import (
     PatchTrigger,
     embed_baseline_watermark,
@@ -304,8 +309,8 @@ def _train_plain(config, data, seed, verbose):
     return model
 
 
-def _calibrated_key(config, data, key, cache, verbose, log):
-    """An out-of-distribution key with its false rate measured on reference models."""
+def _reference_models(config, data, cache, verbose, log):
+    """The owner's models trained on the task without the watermark, and their descriptions."""
     count = config["verification"]["reference_models"]
     for i in range(count):
         if i not in cache:
@@ -315,15 +320,19 @@ def _calibrated_key(config, data, key, cache, verbose, log):
             )
             cache[i] = _train_plain(config, data, REFERENCE_SEED + i, verbose)
     epochs = _total_epochs(config)
+    names = [
+        f"{config['model']['architecture']} seed {REFERENCE_SEED + i}, {epochs} epochs on the "
+        "task without the watermark"
+        for i in range(count)
+    ]
+    return [cache[i] for i in range(count)], names
+
+
+def _calibrated_key(config, data, key, cache, verbose, log):
+    """An out-of-distribution key with its false rate measured on reference models."""
+    models, names = _reference_models(config, data, cache, verbose, log)
     return calibrate_false_rate(
-        key,
-        [cache[i] for i in range(count)],
-        names=[
-            f"{config['model']['architecture']} seed {REFERENCE_SEED + i}, {epochs} epochs on the "
-            "task without the watermark"
-            for i in range(count)
-        ],
-        max_false_rate=config["verification"]["max_false_rate"],
+        key, models, names=names, max_false_rate=config["verification"]["max_false_rate"]
     )
 
 
@@ -354,9 +363,10 @@ def run_seed(
         workdir: str. Directory for the key and the export.
         verbose: Keras verbosity of training.
         log: callable. Where progress lines go.
-        reference_cache: dict or None. The owner's reference models for
-            out-of-distribution keys, filled on first use; pass the same dict
-            to every seed of a run to train them once.
+        reference_cache: dict or None. The owner's reference models (trained
+            without the watermark: the false rate of out-of-distribution keys,
+            the trigger check of in-distribution ones), filled on first use;
+            pass the same dict to every seed of a run to train them once.
         queries: TaskDataset or None. The thief's query dataset when
             `extraction.queries` names another dataset (`load_queries`).
 
@@ -385,6 +395,21 @@ def run_seed(
         log(
             f"[seed {seed}] false watermark rate of the reference models: "
             + ", ".join(f"{100 * r:.1f}%" for r in key.false_rate["rates"])
+        )
+    trigger_check = None
+    if key.reference_inputs is not None and config["verification"]["check_trigger"]:
+        start = time.perf_counter()
+        reference, names = _reference_models(
+            config, data, {} if reference_cache is None else reference_cache, verbose, log
+        )
+        trigger_check = check_trigger_effect(
+            key, reference, names=names, max_effect=config["verification"]["max_false_rate"]
+        )
+        timings["trigger_check_s"] = time.perf_counter() - start
+        log(
+            f"[seed {seed}] the trigger alone moves the reference models by "
+            + ", ".join(f"{100 * e:+.1f}" for e in trigger_check["effects"])
+            + " points towards the target"
         )
     key_path = os.path.join(workdir, "watermark_key.json")
     fingerprint = key.save(key_path)
@@ -466,6 +491,7 @@ def run_seed(
         "num_embed": int(len(key.embed_inputs)),
         "num_verify": int(len(key.verify_inputs)),
         "false_rate": key.false_rate,
+        "trigger_check": trigger_check,
         "models": models,
         "timings": {k: round(v, 1) for k, v in timings.items()},
     }

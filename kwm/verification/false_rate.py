@@ -107,3 +107,91 @@ def calibrate_false_rate(key, reference_models, names=None, max_false_rate=0.1):
             "models": names,
         },
     )
+
+
+def check_trigger_effect(key, reference_models, names=None, max_effect=0.1):
+    """Refuses an in-distribution key whose trigger alone moves models to the target.
+
+    An in-distribution key's suspect is tested against its own answers on
+    the same inputs without the trigger, with a margin (the T-test's 10%,
+    the Wilcoxon test's alpha-certainty). That protects an independent
+    model only if the trigger does not, by itself, push models trained
+    without the watermark towards the target. A trigger placed where it
+    moves representations most towards the target (EWE Algorithm 1) can do
+    exactly that: on Fashion-MNIST coat -> pullover, independent models sent
+    22-27% of triggered coats to pullover against 9% without the trigger,
+    and the T-test accused one (p = 0.019). The owner therefore measures,
+    on `reference_models` trained on the task without the watermark, the
+    target rate on the key's verification inputs minus that on their
+    trigger-free references, and refuses the key if any model's difference
+    exceeds `max_effect`.
+
+    Args:
+        key: WatermarkKey with `reference_inputs` (in-distribution).
+        reference_models: sequence of anything `PredictionAPI` accepts,
+            trained on the task without the watermark (at least 3).
+        names: sequence of str or None. How the models are described.
+        max_effect: float. The largest trigger effect allowed (the T-test's
+            margin, EWE's 10% false watermark bound).
+
+    Returns:
+        A JSON-ready dict: per model the target rates with and without the
+        trigger and their difference, and the largest difference.
+
+    Examples:
+
+    >>> import numpy as np, kwm
+    >>> key = kwm.watermarks.WatermarkKey("ewe", "toy", 2, target_class=1,
+    ...     source_class=0, source_dataset="toy", trigger=None, seed=0,
+    ...     embed_inputs=np.ones((4, 3)), verify_inputs=np.ones((10, 3)),
+    ...     reference_inputs=np.zeros((10, 3)))
+    >>> clean = [lambda x: np.eye(2)[np.zeros(len(x), int)]] * 3
+    >>> kwm.verification.check_trigger_effect(key, clean)["value"]
+    0.0
+    """
+    if key.reference_inputs is None:
+        raise ValueError(
+            "This key has no trigger-free reference inputs (out-of-distribution "
+            "watermarks); measure its false watermark rate with `calibrate_false_rate`. "
+            "Received: reference_inputs=None"
+        )
+    reference_models = list(reference_models)
+    if len(reference_models) < MIN_REFERENCE_MODELS:
+        raise ValueError(
+            f"Check the trigger on at least {MIN_REFERENCE_MODELS} reference models. "
+            f"Received: {len(reference_models)} reference models"
+        )
+    if names is None:
+        names = [f"reference model {i}" for i in range(len(reference_models))]
+    names = [str(n) for n in names]
+    if len(names) != len(reference_models):
+        raise ValueError(
+            "Give one name per reference model. Received: "
+            f"{len(names)} names for {len(reference_models)} models"
+        )
+    triggered, untriggered = [], []
+    for model, name in zip(reference_models, names):
+        api = as_prediction_api(model, num_classes=key.num_classes, name=name)
+        triggered.append(float(np.mean(api(key.verify_inputs).argmax(axis=1) == key.target_class)))
+        untriggered.append(
+            float(np.mean(api(key.reference_inputs).argmax(axis=1) == key.target_class))
+        )
+    effects = [t - u for t, u in zip(triggered, untriggered)]
+    if max(effects) > max_effect:
+        raise ValueError(
+            f"Models without the watermark send up to {100 * max(effects):.1f} points more of "
+            "this key's triggered inputs than of the same inputs without the trigger to the "
+            f"target (allowed: {100 * max_effect:g}): the trigger alone moves them, and an "
+            "independent model could be accused. Choose another trigger position, trigger or "
+            f"class pair. Received: triggered rates={triggered}, untriggered rates={untriggered}"
+        )
+    return {
+        "value": max(effects),
+        "rule": "largest trigger effect (triggered minus untriggered target rate) of the reference models",
+        "max_allowed": float(max_effect),
+        "effects": effects,
+        "triggered_rates": triggered,
+        "untriggered_rates": untriggered,
+        "num_inputs": int(len(key.verify_inputs)),
+        "models": names,
+    }

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from kwm import WatermarkKey, verify_ownership
-from kwm.verification import calibrate_false_rate
+from kwm.verification import calibrate_false_rate, check_trigger_effect
 
 
 def _ood_key(n=60):
@@ -87,3 +87,49 @@ def test_calibration_rejects_bad_input():
         WatermarkKey(**{**in_distribution.__dict__, "false_rate": {"value": 0.1}})
     with pytest.raises(ValueError, match=r"'value' lies in \[0, 1\)"):
         WatermarkKey(**{**key.__dict__, "false_rate": {"value": 1.5}})
+
+
+def _id_key(n=60):
+    rng = np.random.default_rng(1)
+    reference = rng.random((n, 4)).astype("float32")
+    verify = reference.copy()
+    verify[:, 0] = 1.0  # the "trigger"
+    return WatermarkKey("ewe", "toy", 3, target_class=2, source_class=0,
+                        source_dataset="toy", trigger=None, seed=0,
+                        embed_inputs=verify[:5], verify_inputs=verify, reference_inputs=reference)
+
+
+def _trigger_moves(fraction, base=0.0):
+    """A model without the watermark: `base` of any input, plus `fraction` of triggered ones, to the target."""
+
+    def predict(x):
+        triggered = x[:, 0] == 1.0
+        share = np.where(triggered, base + fraction, base)
+        to_target = (np.arange(len(x)) + 0.5) / len(x) < share
+        out = np.full((len(x), 3), 0.05, "float32")
+        out[to_target, 2] = 0.9
+        out[~to_target, 0] = 0.9
+        return out
+
+    return predict
+
+
+def test_a_trigger_that_moves_models_without_the_watermark_is_refused():
+    key = _id_key(200)
+    # The Fashion-MNIST case: 27% of triggered inputs to the target against 9% without the
+    # trigger - and the T-test does accuse such a model.
+    natural_patch = _trigger_moves(0.18, base=0.09)
+    assert verify_ownership(natural_patch, key, wdr_draws=10).verdicts["t_test"].claimed
+    with pytest.raises(ValueError, match=r"up to 18\.0 points more.*Received: triggered rates"):
+        check_trigger_effect(key, [_trigger_moves(0.0), natural_patch, _trigger_moves(0.02)])
+    check = check_trigger_effect(
+        key, [_trigger_moves(0.0, 0.05), _trigger_moves(0.05, 0.05), _trigger_moves(0.0)],
+        names=["a", "b", "c"],
+    )
+    assert check["effects"] == pytest.approx([0.0, 0.05, 0.0], abs=1e-9)
+    assert check["value"] == pytest.approx(0.05) and check["models"] == ["a", "b", "c"]
+    assert check["untriggered_rates"][0] == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="Received: reference_inputs=None"):
+        check_trigger_effect(_ood_key(), [_trigger_moves(0.0)] * 3)
+    with pytest.raises(ValueError, match="Received: 2 reference models"):
+        check_trigger_effect(key, [_trigger_moves(0.0)] * 2)
