@@ -9,6 +9,26 @@ from kwm.prediction_api import as_prediction_api
 MIN_REFERENCE_MODELS = 3
 
 
+def _named_reference_models(reference_models, names):
+    """The reference models as a list (at least `MIN_REFERENCE_MODELS`) and one name for each."""
+    reference_models = list(reference_models)
+    if len(reference_models) < MIN_REFERENCE_MODELS:
+        raise ValueError(
+            f"Use at least {MIN_REFERENCE_MODELS} reference models: one model's rate says "
+            "nothing about how independent models vary. Received: "
+            f"{len(reference_models)} reference models"
+        )
+    if names is None:
+        names = [f"reference model {i}" for i in range(len(reference_models))]
+    names = [str(n) for n in names]
+    if len(names) != len(reference_models):
+        raise ValueError(
+            "Give one name per reference model. Received: "
+            f"{len(names)} names for {len(reference_models)} models"
+        )
+    return reference_models, names
+
+
 def calibrate_false_rate(key, reference_models, names=None, max_false_rate=0.1):
     """Measures how often models without the watermark answer the key's target.
 
@@ -66,21 +86,7 @@ def calibrate_false_rate(key, reference_models, names=None, max_false_rate=0.1):
             "watermark rate is measured on the suspect itself. Received: a key with "
             f"reference_inputs of shape {np.shape(key.reference_inputs)}"
         )
-    reference_models = list(reference_models)
-    if len(reference_models) < MIN_REFERENCE_MODELS:
-        raise ValueError(
-            f"Calibrate on at least {MIN_REFERENCE_MODELS} reference models: one model's "
-            "rate says nothing about how independent models vary. Received: "
-            f"{len(reference_models)} reference models"
-        )
-    if names is None:
-        names = [f"reference model {i}" for i in range(len(reference_models))]
-    names = [str(n) for n in names]
-    if len(names) != len(reference_models):
-        raise ValueError(
-            "Give one name per reference model. Received: "
-            f"{len(names)} names for {len(reference_models)} models"
-        )
+    reference_models, names = _named_reference_models(reference_models, names)
     rates = []
     for model, name in zip(reference_models, names):
         api = as_prediction_api(model, num_classes=key.num_classes, name=name)
@@ -155,20 +161,7 @@ def check_trigger_effect(key, reference_models, names=None, max_effect=0.1):
             "watermarks); measure its false watermark rate with `calibrate_false_rate`. "
             "Received: reference_inputs=None"
         )
-    reference_models = list(reference_models)
-    if len(reference_models) < MIN_REFERENCE_MODELS:
-        raise ValueError(
-            f"Check the trigger on at least {MIN_REFERENCE_MODELS} reference models. "
-            f"Received: {len(reference_models)} reference models"
-        )
-    if names is None:
-        names = [f"reference model {i}" for i in range(len(reference_models))]
-    names = [str(n) for n in names]
-    if len(names) != len(reference_models):
-        raise ValueError(
-            "Give one name per reference model. Received: "
-            f"{len(names)} names for {len(reference_models)} models"
-        )
+    reference_models, names = _named_reference_models(reference_models, names)
     triggered, untriggered = [], []
     for model, name in zip(reference_models, names):
         api = as_prediction_api(model, num_classes=key.num_classes, name=name)
