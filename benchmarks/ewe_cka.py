@@ -59,7 +59,7 @@ def main():
             args.recipe, overrides={**overrides, "ewe": {**ewe_overrides, "snnl_weight": weight}}
         )
         for seed in args.seeds:
-            victim, key = experiment.METHODS["ewe"](data, source, config, seed, 0)
+            victim, key, _ = experiment.METHODS["ewe"](data, source, config, seed, 0)
             marks = np.asarray(key.verify_inputs)
             target = data.test.x[data.test.indices_of(key.target_class)][: len(marks)]
             marks = marks[: len(target)]

@@ -54,7 +54,7 @@ def main(argv):
 
     for seed in seeds:
         start = time.perf_counter()
-        victim, key = experiment.METHODS[config["experiment"]["method"]](data, source, config, seed, 0)
+        victim, key, _ = experiment.METHODS[config["experiment"]["method"]](data, source, config, seed, 0)
         trained = time.perf_counter()
         extraction = config["extraction"]
         stolen = extract_model(

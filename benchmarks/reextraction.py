@@ -14,7 +14,9 @@ between the API's classes on the recipe's `attacks.snnl_layers` with weight W an
 Each copy is scored like a recipe's suspect: task accuracy on the test set, watermark accuracy
 on the key's held-out watermarks, every verification test. The victims are the recipe's, so
 rows compare directly with the run's own stolen copies; nothing is retrained but the copies.
-`--thief-seeds` repeats every setting with other thieves (initialisation and batch order; seed 0
+`--serving-temperature T` lets the victims of a T = 1 run answer at T (the recipes'
+`--serving-temperature`, exactly but for float64 arithmetic) and verifies at T: the same victims
+and keys, served softer. `--thief-seeds` repeats every setting with other thieves (initialisation and batch order; seed 0
 is the recipe's own thief, whose soft-label copy repeats the run's stolen copy), separating the
 thief's luck from the victim's.
 A run recorded before a setting existed gets that setting's default (`extraction.num_queries`:
@@ -33,6 +35,7 @@ import time
 import numpy as np
 
 from kwm import attacks
+from kwm.export.serving_temperature import temper_probabilities
 from kwm.prediction_api import PredictionAPI
 from kwm.recipes import config as recipe_config
 from kwm.recipes import experiment
@@ -68,11 +71,28 @@ def _with_defaults(defaults, recorded):
     return config
 
 
-def attack_run(run, settings, epochs=None, thief_seeds=(0,), log=print, on_row=None):
-    """Scores every setting on every seed (victim) and thief seed of one recipe output folder."""
+def attack_run(
+    run, settings, epochs=None, thief_seeds=(0,), log=print, on_row=None, serving_temperature=None
+):
+    """Scores every setting on every seed (victim) and thief seed of one recipe output folder.
+
+    `serving_temperature` T (a run served at T = 1 only): each victim's API answers
+    `softmax(log p / T)` (`kwm.export.temper_probabilities`, the arithmetic of the recipes'
+    `--serving-temperature`, in float64 instead of the SavedModel's float32) and the owner
+    verifies at T, so the run's victims stand in for the same victims served at T.
+    """
     with open(os.path.join(run, "results.json")) as f:
         results = json.load(f)
     config = _with_defaults(recipe_config.DEFAULTS, results["config"])
+    if serving_temperature is not None:
+        if config["serving"]["temperature"] != 1.0:
+            raise ValueError(
+                "A serving temperature replaces the T = 1 answers of a run; this run already "
+                f"serves at T = {config['serving']['temperature']}. Received: "
+                f"serving_temperature={serving_temperature}"
+            )
+        config["serving"]["temperature"] = float(serving_temperature)
+    temperature = config["serving"]["temperature"]
     data, _ = experiment.load_data(config)
     queries_data = experiment.load_queries(config, data)
     train = config["training"]
@@ -86,6 +106,11 @@ def attack_run(run, settings, epochs=None, thief_seeds=(0,), log=print, on_row=N
             expected_fingerprint=seed_result["key_fingerprint"],
         )
         api = PredictionAPI(os.path.join(folder, "victim_savedmodel"), num_classes=data.num_classes)
+        if serving_temperature is not None:
+            api = PredictionAPI(
+                lambda x, served=api: temper_probabilities(served(x), temperature),
+                num_classes=data.num_classes, name=f"victim API at T = {temperature:g}",
+            )
         queries = experiment.thief_queries(config, data, queries_data, seed=seed)
         for thief_seed, (kind, adaptive) in itertools.product(thief_seeds, settings):
             start = time.perf_counter()
@@ -111,7 +136,8 @@ def attack_run(run, settings, epochs=None, thief_seeds=(0,), log=print, on_row=N
                 "seed": seed,
                 "thief_seed": thief_seed,
                 "key_fingerprint": key.fingerprint,
-                "setting": _name(kind, adaptive),
+                "setting": _name(kind, adaptive)
+                + ("" if serving_temperature is None else f", API at T = {temperature:g}"),
                 "num_queries": extracted.num_queries,
                 "accuracy": scored["accuracy"],
                 "watermark_accuracy": scored["watermark_accuracy"],
@@ -120,6 +146,7 @@ def attack_run(run, settings, epochs=None, thief_seeds=(0,), log=print, on_row=N
                 "p_values": {t: v["p_value"] for t, v in verdicts.items()},
                 "claimed": {t: v["claimed"] for t, v in verdicts.items()},
                 "decision_test": config["verification"]["decision_test"],
+                "serving_temperature": temperature,
                 "stolen_in_run": seed_result["models"]["stolen"]["watermark_accuracy"],
                 "seconds": round(time.perf_counter() - start, 1),
             }
@@ -212,6 +239,11 @@ def main(argv=None):
         help="thief seeds per victim (0 is the recipe's own thief: soft labels repeat its stolen copy)",
     )
     parser.add_argument("--epochs", type=int, help="extraction epochs (default: the recipe's thief)")
+    parser.add_argument(
+        "--serving-temperature", type=float,
+        help="the victims' APIs answer at this temperature and the owner verifies at it, as in a "
+        "recipe run with --serving-temperature (runs served at T = 1 only)",
+    )
     parser.add_argument("--output", help="JSON file for the rows (a .md table and a .png beside it)")
     args = parser.parse_args(argv)
     if args.from_json:
@@ -233,7 +265,10 @@ def main(argv=None):
                     json.dump({"settings": vars(args), "rows": rows}, f, indent=1)
 
         for run in args.runs:
-            attack_run(run, _settings(args), epochs=args.epochs, thief_seeds=args.thief_seeds, on_row=save)
+            attack_run(
+                run, _settings(args), epochs=args.epochs, thief_seeds=args.thief_seeds, on_row=save,
+                serving_temperature=args.serving_temperature,
+            )
     else:
         parser.error("give recipe output folders, or --from-json")
     table = markdown(rows)

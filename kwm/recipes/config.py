@@ -63,6 +63,10 @@ DEFAULTS = {
         "distance": "cosine",
         # "snnl_gradient" (Algorithm 1) or "fixed" (watermark.trigger.position).
         "trigger_placement": "snnl_gradient",
+        # With the trigger check on (verification.check_trigger): how many of the best
+        # non-overlapping SNNL positions are tried, best first, before the key is refused
+        # (kwm's addition: the paper's position can move models without the watermark).
+        "trigger_candidates": 10,
         # Watermark refinement of the authors' code (`refine_watermarks`); 0 rounds: off.
         "refine_iterations": 0,
         "refine_step_size": 0.01,
@@ -107,8 +111,11 @@ DEFAULTS = {
         # ... and the largest rate one of them may show for the key to be used.
         "max_false_rate": 0.1,
         # In-distribution keys: refuse a trigger that moves those reference models towards
-        # the target by more than `max_false_rate` on its own (`check_trigger_effect`).
+        # the target by more than `max_trigger_effect` on its own (`check_trigger_effect`):
+        # half the T-test's margin, since models differ (Fashion-MNIST EWE: a key that moved
+        # 3 reference models by at most 5.5 points moved an independent model by 13).
         "check_trigger": True,
+        "max_trigger_effect": 0.05,
     },
     # Attacks on the stolen model (`--attacks all`; `kwm.attacks.run_attacks`), an empty
     # `run` skips them. The other keys are `kwm.attacks.AttackSettings`.

@@ -14,7 +14,7 @@ from kwm.prediction_api import PredictionAPI
 from kwm.reports.plots import plot_representations
 from kwm.verification import (
     calibrate_false_rate,
-    check_trigger_effect,
+    measure_trigger_effect,
     task_accuracy,
     verify_ownership,
 )
@@ -23,7 +23,7 @@ from kwm.watermarks import (
     embed_baseline_watermark,
     embed_ewe_watermark,
     embed_feature_sharing_watermark,
-    ewe_trigger,
+    ewe_triggers,
     generate_key,
     refine_watermarks,
     select_class_pair,
@@ -63,24 +63,64 @@ def _key(data, source_data, config, seed, source_class, target_class, trigger):
     )
 
 
-def _watermark_baseline(data, source_data, config, seed, verbose):
-    return _watermark_two_phase(
-        embed_baseline_watermark, {}, data, source_data, config, seed, verbose
+def _screened_key(candidates, screen, max_effect):
+    """The first candidate key whose trigger alone does not move the reference models.
+
+    Args:
+        candidates: iterable of WatermarkKey, best first (made lazily).
+        screen: callable `key -> measure_trigger_effect dict`, or None (no check).
+        max_effect: float. The largest trigger effect allowed.
+
+    Returns:
+        `(key, trigger_check)`: the key and its check (with every refused
+        candidate before it), or `(first key, None)` when nothing is checked
+        (no screen, or an out-of-distribution key, calibrated separately).
+    """
+    refused = []
+    for key in candidates:
+        if screen is None or key.reference_inputs is None:
+            return key, None
+        effect = screen(key)
+        candidate = {"trigger": key.trigger.get_config() if key.trigger else None,
+                     "value": effect["value"], "effects": effect["effects"]}
+        if effect["value"] <= max_effect:
+            return key, {**effect, "max_allowed": float(max_effect), "refused": refused}
+        refused.append(candidate)
+    raise ValueError(
+        "Every candidate trigger moves models trained without the watermark towards the "
+        f"target by more than {100 * max_effect:g} points on its own, so an independent model "
+        "could be accused; choose another trigger position, trigger or class pair (EWE: "
+        "more SNNL positions, `ewe.trigger_candidates`). Received: "
+        + "; ".join(
+            f"trigger at {c['trigger']['position'] if c['trigger'] else None}: "
+            f"+{100 * c['value']:.1f} points" for c in refused
+        )
     )
 
 
-def _watermark_feature_sharing(data, source_data, config, seed, verbose):
+def _watermark_baseline(data, source_data, config, seed, verbose, screen=None):
+    return _watermark_two_phase(
+        embed_baseline_watermark, {}, data, source_data, config, seed, verbose, screen
+    )
+
+
+def _watermark_feature_sharing(data, source_data, config, seed, verbose, screen=None):
     options = {"freeze_up_to": config["feature_sharing"]["freeze_up_to"]}
     return _watermark_two_phase(
-        embed_feature_sharing_watermark, options, data, source_data, config, seed, verbose
+        embed_feature_sharing_watermark, options, data, source_data, config, seed, verbose,
+        screen,
     )
 
 
-def _watermark_two_phase(embed, options, data, source_data, config, seed, verbose):
+def _watermark_two_phase(embed, options, data, source_data, config, seed, verbose, screen):
     """Clean training, then fine-tuning on task + watermarks (baseline, feature sharing)."""
     train, wm = config["training"], config["watermark"]
     trigger = PatchTrigger(**wm["trigger"]) if wm["trigger"] else None
-    key = _key(data, source_data, config, seed, wm["source_class"], wm["target_class"], trigger)
+    key, trigger_check = _screened_key(
+        [_key(data, source_data, config, seed, wm["source_class"], wm["target_class"], trigger)],
+        screen,
+        config["verification"]["max_trigger_effect"],
+    )
     victim = _build(config, data, seed)
     embed(
         victim,
@@ -95,10 +135,10 @@ def _watermark_two_phase(embed, options, data, source_data, config, seed, verbos
         seed=seed,
         verbose=verbose,
     )
-    return victim, key
+    return victim, key, trigger_check
 
 
-def _watermark_ewe(data, source_data, config, seed, verbose):
+def _watermark_ewe(data, source_data, config, seed, verbose, screen=None):
     train, wm, ewe = config["training"], config["watermark"], config["ewe"]
     temperatures = ewe["temperatures"]
     temperatures = temperatures[0] if len(temperatures) == 1 else temperatures
@@ -119,29 +159,39 @@ def _watermark_ewe(data, source_data, config, seed, verbose):
             data.train.x, data.train.y, data.num_classes
         )
     sources = data if source_data is None else source_data
-    trigger = None
+    triggers = [None]
     if wm["trigger"]:
-        trigger = PatchTrigger(**wm["trigger"])
+        triggers = [PatchTrigger(**wm["trigger"])]
         if ewe["trigger_placement"] == "snnl_gradient":
-            trigger = ewe_trigger(
+            # The paper's position first; the next best ones in reserve for the trigger check.
+            triggers = ewe_triggers(
                 victim,
                 sources.train.x[sources.train.indices_of(source_class)],
                 data.train.x[data.train.indices_of(target_class)],
                 ewe["layers"],
-                size=trigger.size,
-                value=trigger.value,
+                size=triggers[0].size,
+                value=triggers[0].value,
                 temperatures=temperatures,
                 distance=ewe["distance"],
                 seed=seed,
+                count=ewe["trigger_candidates"] if screen is not None else 1,
             )
         elif ewe["trigger_placement"] != "fixed":
             raise ValueError(
                 "`ewe.trigger_placement` must be 'snnl_gradient' or 'fixed'. "
                 f"Received: {ewe['trigger_placement']!r}"
             )
-    key = _key(data, source_data, config, seed, source_class, target_class, trigger)
-    if ewe["refine_iterations"]:
-        key = _refined_key(victim, data, key, ewe, temperatures)
+
+    def candidates():
+        for trigger in triggers:
+            key = _key(data, source_data, config, seed, source_class, target_class, trigger)
+            if ewe["refine_iterations"]:
+                key = _refined_key(victim, data, key, ewe, temperatures)
+            yield key
+
+    key, trigger_check = _screened_key(
+        candidates(), screen, config["verification"]["max_trigger_effect"]
+    )
     embed_ewe_watermark(
         victim,
         data,
@@ -159,7 +209,7 @@ def _watermark_ewe(data, source_data, config, seed, verbose):
         seed=seed,
         verbose=verbose,
     )
-    return victim, key
+    return victim, key, trigger_check
 
 
 def _refined_key(victim, data, key, ewe, temperatures):
@@ -183,7 +233,8 @@ def _refined_key(victim, data, key, ewe, temperatures):
 
 
 # A method trains a victim and returns it with the key it embedded (EWE
-# places its trigger on the partly trained victim, so the key comes second).
+# places its trigger on the partly trained victim, so the key comes second)
+# and the key's trigger check (`_screened_key`; None when not checked).
 METHODS = {
     "baseline": _watermark_baseline,
     "ewe": _watermark_ewe,
@@ -336,6 +387,36 @@ def _calibrated_key(config, data, key, cache, verbose, log):
     )
 
 
+def _trigger_screen(config, data, seed, cache, verbose, log, timings):
+    """The owner's trigger check of in-distribution keys, or None when the recipe skips it.
+
+    Returns a callable `key -> measure_trigger_effect dict` on the reference
+    models (trained on first use), which logs every measurement and adds
+    its time (reference training included) to `timings["trigger_check_s"]`.
+    """
+    if not config["verification"]["check_trigger"]:
+        return None
+
+    def screen(key):
+        start = time.perf_counter()
+        models, names = _reference_models(config, data, cache, verbose, log)
+        effect = measure_trigger_effect(key, models, names=names)
+        timings["trigger_check_s"] = (
+            timings.get("trigger_check_s", 0.0) + time.perf_counter() - start
+        )
+        allowed = effect["value"] <= config["verification"]["max_trigger_effect"]
+        log(
+            f"[seed {seed}] trigger {key.trigger.position if key.trigger else None}: "
+            "moves the reference models by "
+            + ", ".join(f"{100 * e:+.1f}" for e in effect["effects"])
+            + " points towards the target"
+            + ("" if allowed else " -- refused")
+        )
+        return effect
+
+    return screen
+
+
 def run_seed(
     config,
     data,
@@ -383,33 +464,20 @@ def run_seed(
     queries = thief_queries(config, data, queries, seed)
     os.makedirs(workdir, exist_ok=True)
     timings = {}
+    cache = {} if reference_cache is None else reference_cache
+    screen = _trigger_screen(config, data, seed, cache, verbose, log, timings)
     start = time.perf_counter()
-    victim, key = METHODS[method](data, source_data, config, seed, verbose)
-    timings["victim_training_s"] = time.perf_counter() - start
+    victim, key, trigger_check = METHODS[method](data, source_data, config, seed, verbose, screen)
+    timings["victim_training_s"] = (
+        time.perf_counter() - start - timings.get("trigger_check_s", 0.0)
+    )
     if key.reference_inputs is None:
         start = time.perf_counter()
-        key = _calibrated_key(
-            config, data, key, {} if reference_cache is None else reference_cache, verbose, log
-        )
+        key = _calibrated_key(config, data, key, cache, verbose, log)
         timings["false_rate_calibration_s"] = time.perf_counter() - start
         log(
             f"[seed {seed}] false watermark rate of the reference models: "
             + ", ".join(f"{100 * r:.1f}%" for r in key.false_rate["rates"])
-        )
-    trigger_check = None
-    if key.reference_inputs is not None and config["verification"]["check_trigger"]:
-        start = time.perf_counter()
-        reference, names = _reference_models(
-            config, data, {} if reference_cache is None else reference_cache, verbose, log
-        )
-        trigger_check = check_trigger_effect(
-            key, reference, names=names, max_effect=config["verification"]["max_false_rate"]
-        )
-        timings["trigger_check_s"] = time.perf_counter() - start
-        log(
-            f"[seed {seed}] the trigger alone moves the reference models by "
-            + ", ".join(f"{100 * e:+.1f}" for e in trigger_check["effects"])
-            + " points towards the target"
         )
     key_path = os.path.join(workdir, "watermark_key.json")
     fingerprint = key.save(key_path)

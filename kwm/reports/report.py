@@ -210,6 +210,25 @@ def render_markdown(results):
                 + f" over {false_rate['num_inputs']} verification inputs: "
                 + "; ".join(false_rate["models"]) + ")."
             )
+        trigger_check = seed_result.get("trigger_check")
+        if trigger_check:
+            lines.append("")
+            refused = trigger_check.get("refused", [])
+            lines.append(
+                "Trigger check: the trigger alone moves the reference models by "
+                + ", ".join(f"{100 * e:+.1f}" for e in trigger_check["effects"])
+                + f" points towards the target (allowed {100 * trigger_check['max_allowed']:g})"
+                + (
+                    "; refused before it: "
+                    + "; ".join(
+                        f"position {(c['trigger'] or {}).get('position')} (+{100 * c['value']:.1f})"
+                        for c in refused
+                    )
+                    if refused
+                    else ""
+                )
+                + "."
+            )
         lines.append("")
         lines.append("```")
         for model, entry in seed_result["models"].items():

@@ -115,34 +115,23 @@ def calibrate_false_rate(key, reference_models, names=None, max_false_rate=0.1):
     )
 
 
-def check_trigger_effect(key, reference_models, names=None, max_effect=0.1):
-    """Refuses an in-distribution key whose trigger alone moves models to the target.
+def measure_trigger_effect(key, reference_models, names=None):
+    """How far an in-distribution key's trigger alone moves models towards the target.
 
-    An in-distribution key's suspect is tested against its own answers on
-    the same inputs without the trigger, with a margin (the T-test's 10%,
-    the Wilcoxon test's alpha-certainty). That protects an independent
-    model only if the trigger does not, by itself, push models trained
-    without the watermark towards the target. A trigger placed where it
-    moves representations most towards the target (EWE Algorithm 1) can do
-    exactly that: on Fashion-MNIST coat -> pullover, independent models sent
-    22-27% of triggered coats to pullover against 9% without the trigger,
-    and the T-test accused one (p = 0.019). The owner therefore measures,
-    on `reference_models` trained on the task without the watermark, the
-    target rate on the key's verification inputs minus that on their
-    trigger-free references, and refuses the key if any model's difference
-    exceeds `max_effect`.
+    For each of `reference_models` (trained on the task without the
+    watermark): the target rate on the key's verification inputs minus that
+    on their trigger-free references. `check_trigger_effect` refuses a key
+    on it; an owner choosing among trigger positions compares them on it.
 
     Args:
         key: WatermarkKey with `reference_inputs` (in-distribution).
         reference_models: sequence of anything `PredictionAPI` accepts,
             trained on the task without the watermark (at least 3).
         names: sequence of str or None. How the models are described.
-        max_effect: float. The largest trigger effect allowed (the T-test's
-            margin, EWE's 10% false watermark bound).
 
     Returns:
         A JSON-ready dict: per model the target rates with and without the
-        trigger and their difference, and the largest difference.
+        trigger and their difference (`effects`), and the largest (`value`).
 
     Examples:
 
@@ -151,9 +140,9 @@ def check_trigger_effect(key, reference_models, names=None, max_effect=0.1):
     ...     source_class=0, source_dataset="toy", trigger=None, seed=0,
     ...     embed_inputs=np.ones((4, 3)), verify_inputs=np.ones((10, 3)),
     ...     reference_inputs=np.zeros((10, 3)))
-    >>> clean = [lambda x: np.eye(2)[np.zeros(len(x), int)]] * 3
-    >>> kwm.verification.check_trigger_effect(key, clean)["value"]
-    0.0
+    >>> follows = [lambda x: np.eye(2)[(x[:, 0] > 0.5).astype(int)]] * 3
+    >>> kwm.verification.measure_trigger_effect(key, follows)["value"]
+    1.0
     """
     if key.reference_inputs is None:
         raise ValueError(
@@ -170,21 +159,67 @@ def check_trigger_effect(key, reference_models, names=None, max_effect=0.1):
             float(np.mean(api(key.reference_inputs).argmax(axis=1) == key.target_class))
         )
     effects = [t - u for t, u in zip(triggered, untriggered)]
-    if max(effects) > max_effect:
-        raise ValueError(
-            f"Models without the watermark send up to {100 * max(effects):.1f} points more of "
-            "this key's triggered inputs than of the same inputs without the trigger to the "
-            f"target (allowed: {100 * max_effect:g}): the trigger alone moves them, and an "
-            "independent model could be accused. Choose another trigger position, trigger or "
-            f"class pair. Received: triggered rates={triggered}, untriggered rates={untriggered}"
-        )
     return {
         "value": max(effects),
         "rule": "largest trigger effect (triggered minus untriggered target rate) of the reference models",
-        "max_allowed": float(max_effect),
         "effects": effects,
         "triggered_rates": triggered,
         "untriggered_rates": untriggered,
         "num_inputs": int(len(key.verify_inputs)),
         "models": names,
     }
+
+
+def check_trigger_effect(key, reference_models, names=None, max_effect=0.05):
+    """Refuses an in-distribution key whose trigger alone moves models to the target.
+
+    An in-distribution key's suspect is tested against its own answers on
+    the same inputs without the trigger, with a margin (the T-test's 10%,
+    the Wilcoxon test's alpha-certainty). That protects an independent
+    model only if the trigger does not, by itself, push models trained
+    without the watermark towards the target. A trigger placed where it
+    moves representations most towards the target (EWE Algorithm 1) can do
+    exactly that: on Fashion-MNIST coat -> pullover, independent models sent
+    22-27% of triggered coats to pullover against 9% without the trigger,
+    and the T-test accused one (p = 0.019). The owner therefore measures,
+    on `reference_models` trained on the task without the watermark, the
+    target rate on the key's verification inputs minus that on their
+    trigger-free references, and refuses the key if any model's difference
+    exceeds `max_effect`: by default half the T-test's 10% margin, since
+    models differ (on Fashion-MNIST, a key that moved 3 reference models by
+    at most 5.5 points moved an independent model by 13).
+
+    Args:
+        key: WatermarkKey with `reference_inputs` (in-distribution).
+        reference_models: sequence of anything `PredictionAPI` accepts,
+            trained on the task without the watermark (at least 3).
+        names: sequence of str or None. How the models are described.
+        max_effect: float. The largest trigger effect allowed (half the
+            T-test's margin, EWE's 10% false watermark bound).
+
+    Returns:
+        A JSON-ready dict: per model the target rates with and without the
+        trigger and their difference, and the largest difference.
+
+    Examples:
+
+    >>> import numpy as np, kwm
+    >>> key = kwm.watermarks.WatermarkKey("ewe", "toy", 2, target_class=1,
+    ...     source_class=0, source_dataset="toy", trigger=None, seed=0,
+    ...     embed_inputs=np.ones((4, 3)), verify_inputs=np.ones((10, 3)),
+    ...     reference_inputs=np.zeros((10, 3)))
+    >>> clean = [lambda x: np.eye(2)[np.zeros(len(x), int)]] * 3
+    >>> kwm.verification.check_trigger_effect(key, clean)["value"]
+    0.0
+    """
+    effect = measure_trigger_effect(key, reference_models, names)
+    if effect["value"] > max_effect:
+        raise ValueError(
+            f"Models without the watermark send up to {100 * effect['value']:.1f} points more "
+            "of this key's triggered inputs than of the same inputs without the trigger to the "
+            f"target (allowed: {100 * max_effect:g}): the trigger alone moves them, and an "
+            "independent model could be accused. Choose another trigger position, trigger or "
+            f"class pair. Received: triggered rates={effect['triggered_rates']}, "
+            f"untriggered rates={effect['untriggered_rates']}"
+        )
+    return {**effect, "max_allowed": float(max_effect)}

@@ -1,13 +1,14 @@
 """Watermark keys, triggers, and the methods that embed them."""
 
 from kwm.watermarks.baseline import embed_baseline_watermark
-from kwm.watermarks.ewe import embed_ewe_watermark, ewe_trigger
+from kwm.watermarks.ewe import embed_ewe_watermark, ewe_trigger, ewe_triggers
 from kwm.watermarks.ewe_generation import (
     class_similarity,
     refine_watermarks,
     select_class_pair,
     snnl_input_gradient,
     trigger_position,
+    trigger_positions,
 )
 from kwm.watermarks.ewe_model import EWEModel
 from kwm.watermarks.feature_sharing import (

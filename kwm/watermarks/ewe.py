@@ -3,13 +3,13 @@
 import numpy as np
 
 from kwm import training
-from kwm.watermarks.ewe_generation import snnl_input_gradient, trigger_position
+from kwm.watermarks.ewe_generation import snnl_input_gradient, trigger_positions
 from kwm.watermarks.ewe_model import EWEModel
 from kwm.watermarks.schedule import check_key_matches, fit_on_watermark_schedule
 from kwm.watermarks.trigger import PatchTrigger
 
 
-def ewe_trigger(
+def ewe_triggers(
     model,
     source_x,
     target_x,
@@ -20,8 +20,14 @@ def ewe_trigger(
     distance="cosine",
     max_candidates=1024,
     seed=0,
+    count=1,
 ):
-    """A patch trigger placed where the SNNL input gradient is largest (Algorithm 1, lines 1-2).
+    """Patch triggers where the SNNL input gradient is largest, best first (Algorithm 1, lines 1-2).
+
+    The first is the paper's trigger; the others are the next best
+    non-overlapping positions (`trigger_positions`), for an owner who must
+    pass over a position (a trigger that moves models without the
+    watermark on its own, see `kwm.verification.check_trigger_effect`).
 
     Args:
         model: keras.Model. The classifier after clean training.
@@ -35,15 +41,43 @@ def ewe_trigger(
         distance: `"cosine"` or `"euclidean"`.
         max_candidates: int. Sources averaged over (a random subset).
         seed: int. Seed of that subset.
+        count: int. How many triggers.
 
     Returns:
-        A `PatchTrigger` with a concrete position.
+        A list of `PatchTrigger`s with concrete positions, best first.
+
+    Examples:
+
+    >>> import keras, numpy as np
+    >>> inputs = keras.Input((8, 8, 1))
+    >>> hidden = keras.layers.Dense(4, activation="relu", name="h")(keras.layers.Flatten()(inputs))
+    >>> model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden))
+    >>> x = np.random.default_rng(0).random((16, 8, 8, 1)).astype("float32")
+    >>> triggers = ewe_triggers(model, x[:8], x[8:], ["h"], size=(2, 2), count=3)
+    >>> len(triggers), triggers[0].size
+    (3, (2, 2))
     """
     rng = np.random.default_rng(seed)
     sources = source_x[rng.permutation(len(source_x))[:max_candidates]]
     targets = target_x[rng.permutation(len(target_x))]
     gradient = snnl_input_gradient(model, layers, sources, targets, temperatures, distance)
-    return PatchTrigger(size=size, value=value, position=trigger_position(gradient, size))
+    return [
+        PatchTrigger(size=size, value=value, position=position)
+        for position in trigger_positions(gradient, size, count=count)
+    ]
+
+
+def ewe_trigger(model, source_x, target_x, layers, **kwargs):
+    """A patch trigger placed where the SNNL input gradient is largest (Algorithm 1, lines 1-2).
+
+    Args:
+        model, source_x, target_x, layers: as `ewe_triggers`.
+        **kwargs: the other arguments of `ewe_triggers` but `count`.
+
+    Returns:
+        A `PatchTrigger` with a concrete position: the first of `ewe_triggers`.
+    """
+    return ewe_triggers(model, source_x, target_x, layers, count=1, **kwargs)[0]
 
 
 def embed_ewe_watermark(

@@ -118,14 +118,58 @@ def snnl_input_gradient(
     return (total / len(watermark_x)).astype("float32")
 
 
+def trigger_positions(gradient, trigger_size, trigger_pattern=None, count=1):
+    """The `count` best trigger positions by SNNL gradient, best first (Algorithm 1, lines 1-2).
+
+    `map = convolve(gradient, trigger)`: the gradient (summed over channels)
+    is correlated with the trigger pattern over every position where the
+    trigger fits. The best window comes first; each next one is the best
+    window that overlaps none before it, so the candidates are distinct
+    places of the input rather than one place shifted by a pixel. (The
+    authors' code takes the argmin of the box sum instead, and swaps rows
+    and columns; kwm follows the paper.)
+
+    Args:
+        gradient: np.ndarray `(h, w[, c])`. Mean SNNL input gradient.
+        trigger_size: tuple `(th, tw)`.
+        trigger_pattern: np.ndarray `(th, tw)` or None (a constant patch).
+        count: int. How many positions (fewer if fewer non-overlapping
+            windows fit).
+
+    Returns:
+        A list of `(row, col)` top-left corners, best first.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> g = np.zeros((8, 8)); g[5:7, 2:4] = 1.0; g[0, 7] = 0.5
+    >>> trigger_positions(g, (2, 2), count=2)
+    [(5, 2), (0, 6)]
+    """
+    if int(count) < 1:
+        raise ValueError(f"`count` must be at least 1. Received: count={count}")
+    gradient = np.asarray(gradient, dtype="float64")
+    if gradient.ndim == 3:
+        gradient = gradient.sum(axis=-1)
+    pattern = np.ones(trigger_size) if trigger_pattern is None else np.asarray(trigger_pattern)
+    windows = np.lib.stride_tricks.sliding_window_view(gradient, pattern.shape)
+    scores = np.einsum("ijkl,kl->ij", windows, pattern)
+    height, width = pattern.shape
+    positions = []
+    for flat in np.argsort(-scores, axis=None, kind="stable"):
+        row, col = (int(i) for i in np.unravel_index(flat, scores.shape))
+        if all(abs(row - r) >= height or abs(col - c) >= width for r, c in positions):
+            positions.append((row, col))
+            if len(positions) == count:
+                break
+    return positions
+
+
 def trigger_position(gradient, trigger_size, trigger_pattern=None):
     """Where the trigger meets the largest SNNL gradient (Algorithm 1, lines 1-2).
 
-    `map = convolve(gradient, trigger)`, `position = argmax(map)`: the
-    gradient (summed over channels) is correlated with the trigger pattern
-    over every position where the trigger fits, and the top-left corner of
-    the best window is returned. (The authors' code takes the argmin of the
-    box sum instead, and swaps rows and columns; kwm follows the paper.)
+    `position = argmax(convolve(gradient, trigger))`, the first of
+    `trigger_positions`.
 
     Args:
         gradient: np.ndarray `(h, w[, c])`. Mean SNNL input gradient.
@@ -142,14 +186,7 @@ def trigger_position(gradient, trigger_size, trigger_pattern=None):
     >>> trigger_position(g, (2, 2))
     (5, 2)
     """
-    gradient = np.asarray(gradient, dtype="float64")
-    if gradient.ndim == 3:
-        gradient = gradient.sum(axis=-1)
-    pattern = np.ones(trigger_size) if trigger_pattern is None else np.asarray(trigger_pattern)
-    windows = np.lib.stride_tricks.sliding_window_view(gradient, pattern.shape)
-    scores = np.einsum("ijkl,kl->ij", windows, pattern)
-    row, col = np.unravel_index(np.argmax(scores), scores.shape)
-    return int(row), int(col)
+    return trigger_positions(gradient, trigger_size, trigger_pattern)[0]
 
 
 def _sign_step(model_fn, x):

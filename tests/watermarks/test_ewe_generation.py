@@ -9,6 +9,7 @@ from kwm.watermarks import (
     select_class_pair,
     snnl_input_gradient,
     trigger_position,
+    trigger_positions,
 )
 
 
@@ -25,6 +26,24 @@ def test_trigger_position_uses_the_pattern_and_all_channels():
     gradient[2, 2, 0] = gradient[3, 3, 1] = 2.0  # ...while this matches the diagonal
     assert trigger_position(gradient, (2, 2), trigger_pattern=np.eye(2)) == (2, 2)
     assert trigger_position(gradient, (1, 1)) == (6, 1)  # three channels of 1 beat one of 2
+
+
+def test_next_trigger_positions_are_distinct_places_in_score_order():
+    gradient = np.zeros((12, 12))
+    gradient[1:4, 1:4] = 3.0  # best window at (1, 1); its shifted neighbours score high too
+    gradient[8:11, 6:9] = 2.0  # a separate bump: (8, 6)
+    gradient[0, 11] = 1.0  # a weak corner: (0, 9) scores 1
+    positions = trigger_positions(gradient, (3, 3), count=3)
+    assert positions == [(1, 1), (8, 6), (0, 9)]
+    assert positions[0] == trigger_position(gradient, (3, 3))
+    # Fewer non-overlapping windows than asked: every one of them, none overlapping.
+    everything = trigger_positions(gradient, (3, 3), count=1000)
+    assert everything[:3] == positions and len(everything) <= 16  # at most 16 fit in 12 x 12
+    for i, (r1, c1) in enumerate(everything):
+        for r2, c2 in everything[:i]:
+            assert abs(r1 - r2) >= 3 or abs(c1 - c2) >= 3
+    with pytest.raises(ValueError, match="Received: count=0"):
+        trigger_positions(gradient, (3, 3), count=0)
 
 
 def test_class_pair_by_average_cosine_similarity():

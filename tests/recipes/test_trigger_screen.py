@@ -1,0 +1,98 @@
+"""The recipes screen in-distribution keys on reference models before training the watermark."""
+
+import types
+
+import numpy as np
+import pytest
+
+from kwm import datasets
+from kwm.recipes import experiment, load_recipe
+from kwm.watermarks import PatchTrigger
+
+
+def _candidate(position, ood=False):
+    trigger = None if ood else PatchTrigger(size=(3, 3), position=position)
+    return types.SimpleNamespace(
+        trigger=trigger, reference_inputs=None if ood else np.zeros((4, 28, 28, 1))
+    )
+
+
+def _screen(effects):
+    """A fake owner's check: the effect of each trigger position, and the keys it saw."""
+    seen = []
+
+    def screen(key):
+        seen.append(key.trigger.position)
+        value = effects.get(key.trigger.position, 0.0)
+        return {"value": value, "effects": [value, 0.0, 0.0]}
+
+    return screen, seen
+
+
+def test_the_first_candidate_under_the_bound_is_taken():
+    screen, seen = _screen({(0, 0): 0.27, (5, 5): 0.13})
+    keys = [_candidate((0, 0)), _candidate((5, 5)), _candidate((9, 9)), _candidate((20, 20))]
+    key, check = experiment._screened_key(iter(keys), screen, max_effect=0.1)
+    assert key is keys[2] and seen == [(0, 0), (5, 5), (9, 9)]  # the last is never measured
+    assert check["value"] == 0.0 and check["max_allowed"] == 0.1
+    assert [c["trigger"]["position"] for c in check["refused"]] == [[0, 0], [5, 5]]
+    assert [c["value"] for c in check["refused"]] == [0.27, 0.13]
+
+
+def test_a_key_is_refused_when_every_candidate_moves_the_reference_models():
+    screen, seen = _screen({(0, 0): 0.27, (5, 5): 0.11})
+    with pytest.raises(ValueError, match=r"\[0, 0\]: \+27.0 points; trigger at \[5, 5\]: \+11.0"):
+        experiment._screened_key([_candidate((0, 0)), _candidate((5, 5))], screen, 0.1)
+    assert seen == [(0, 0), (5, 5)]
+
+
+def test_unchecked_and_out_of_distribution_keys_pass_unmeasured():
+    screen, seen = _screen({(0, 0): 1.0})
+    first = _candidate((0, 0))
+    assert experiment._screened_key([first, _candidate((5, 5))], None, 0.1) == (first, None)
+    ood = _candidate(None, ood=True)
+    assert experiment._screened_key([ood], screen, 0.1) == (ood, None) and seen == []
+
+
+@pytest.fixture(scope="module")
+def ewe_quick():
+    config = load_recipe(
+        "mnist_ewe", quick=True,
+        overrides={"watermark": {"num_embed": 64}, "ewe": {"trigger_candidates": 4}},
+    )
+    return config, datasets.load("mnist", sources=("embedded",))
+
+
+def test_ewe_passes_over_a_refused_position_to_the_next_best(ewe_quick):
+    config, data = ewe_quick
+    seen = []
+
+    def screen(key):  # refuses the paper's position (the first it is shown)
+        seen.append(key.trigger.position)
+        value = 0.3 if len(seen) == 1 else 0.0
+        return {"value": value, "effects": [value] * 3}
+
+    victim, key, check = experiment._watermark_ewe(data, None, config, 0, 0, screen=screen)
+    assert len(seen) == 2 and key.trigger.position == seen[1]
+    (r1, c1), (r2, c2) = seen
+    assert abs(r1 - r2) >= 3 or abs(c1 - c2) >= 3  # another place, not the same one shifted
+    assert check["refused"] == [
+        {"trigger": {**key.trigger.get_config(), "position": list(seen[0])},
+         "value": 0.3, "effects": [0.3] * 3}
+    ]
+    # The victim carries the accepted key's watermark: it was trained after the check.
+    predictions = victim.predict(key.embed_inputs, verbose=0).argmax(axis=1)
+    assert np.mean(predictions == key.target_class) > 0.5
+
+
+def test_ewe_refuses_after_its_candidates_are_spent(ewe_quick):
+    config, data = ewe_quick
+    seen = []
+
+    def screen(key):
+        seen.append(key.trigger.position)
+        return {"value": 0.5, "effects": [0.5] * 3}
+
+    with pytest.raises(ValueError, match="Every candidate trigger"):
+        experiment._watermark_ewe(data, None, config, 0, 0, screen=screen)
+    assert len(seen) == len(set(seen)) == 4
