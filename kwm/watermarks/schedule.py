@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -131,8 +132,14 @@ def fit_on_watermark_schedule(
 
     Each epoch covers the task data once, plus one watermark batch (the
     key's `embed_inputs` and target-class task inputs) every `ratio` task
-    batches. Returns the `History`.
+    batches. Seeds Python, NumPy and TensorFlow with `seed` first, as
+    `training.train_classifier` does: the schedule's shuffles combine their
+    own seeds with TensorFlow's global one, which would otherwise be whatever
+    the last training set (the owner's reference models trained between
+    EWE's clean and watermark phases changed a victim that way). Returns the
+    `History`.
     """
+    keras.utils.set_random_seed(seed)
     dataset, steps = watermark_schedule(
         data.train.x,
         data.train.y,

@@ -2,6 +2,7 @@
 
 import types
 
+import keras
 import numpy as np
 import pytest
 
@@ -96,3 +97,24 @@ def test_ewe_refuses_after_its_candidates_are_spent(ewe_quick):
     with pytest.raises(ValueError, match="Every candidate trigger"):
         experiment._watermark_ewe(data, None, config, 0, 0, screen=screen)
     assert len(seen) == len(set(seen)) == 4
+
+
+def test_the_victim_does_not_depend_on_what_the_screen_trains(ewe_quick):
+    """Reference models are trained on first use, between EWE's clean and watermark phases; the
+    victim of a seed must come out the same whether they are trained then or were cached."""
+    config, data = ewe_quick
+
+    def cached(key):
+        return {"value": 0.0, "effects": [0.0] * 3}
+
+    def training(key):  # what training a reference model leaves behind: another global seed
+        keras.utils.set_random_seed(3002)
+        np.random.default_rng(3002).random(10)
+        return cached(key)
+
+    weights = []
+    for screen in (cached, training):
+        victim, key, _ = experiment._watermark_ewe(data, None, config, 0, 0, screen=screen)
+        weights.append(victim.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
