@@ -158,7 +158,9 @@ def measure_trigger_effect(key, reference_models, names=None):
         untriggered.append(
             float(np.mean(api(key.reference_inputs).argmax(axis=1) == key.target_class))
         )
-    effects = [t - u for t, u in zip(triggered, untriggered)]
+    # Rounded, so that an effect of exactly the bound (rates are multiples of
+    # 1 / n) compares as equal rather than a floating-point hair above it.
+    effects = [round(t - u, 12) for t, u in zip(triggered, untriggered)]
     return {
         "value": max(effects),
         "rule": "largest trigger effect (triggered minus untriggered target rate) of the reference models",

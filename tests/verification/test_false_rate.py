@@ -129,6 +129,9 @@ def test_a_trigger_that_moves_models_without_the_watermark_is_refused():
     assert check["effects"] == pytest.approx([0.0, 0.03, 0.0], abs=1e-9)
     assert check["value"] == pytest.approx(0.03) and check["models"] == ["a", "b", "c"]
     assert check["max_allowed"] == 0.05  # half the T-test's margin by default
+    # Exactly the bound passes (0.14 - 0.09 is a hair above 0.05 in floating point).
+    at_bound = check_trigger_effect(key, [_trigger_moves(0.05, 0.09)] * 3)
+    assert at_bound["value"] == 0.05 and at_bound["triggered_rates"][0] == 0.14
     # The Fashion-MNIST key of seed 1: 5.5 points on a reference model (13 on an independent one).
     with pytest.raises(ValueError, match=r"up to 5\.5 points more"):
         check_trigger_effect(key, [_trigger_moves(0.015), _trigger_moves(0.025), _trigger_moves(0.055)])
