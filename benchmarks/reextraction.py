@@ -21,7 +21,8 @@ is the recipe's own thief, whose soft-label copy repeats the run's stolen copy),
 thief's luck from the victim's.
 A run recorded before a setting existed gets that setting's default (`extraction.num_queries`:
 every query). Prints a Markdown table (mean ± std over victims and thieves, claims by the decision
-test); `--output` writes the rows as JSON after every copy, and a .md and .png beside it;
+test, its query cost: the fewest queries that claim on 95% of random draws, as in the recipes'
+reports); `--output` writes the rows as JSON after every copy, and a .md and .png beside it;
 `--from-json A.json B.json --output C.json` redoes the table and plot of several outputs joined.
 """
 
@@ -40,6 +41,7 @@ from kwm.prediction_api import PredictionAPI
 from kwm.recipes import config as recipe_config
 from kwm.recipes import experiment
 from kwm.reports.plots import _pyplot
+from kwm.reports.report import _cost
 from kwm.watermarks import WatermarkKey
 
 
@@ -145,6 +147,11 @@ def attack_run(
                 "false_watermark_rate": scored["verification"]["reference_rate"],
                 "p_values": {t: v["p_value"] for t, v in verdicts.items()},
                 "claimed": {t: v["claimed"] for t, v in verdicts.items()},
+                "detection_rates": scored["verification"]["detection_rates"],
+                # Fewest queries that claim on >= 95% of random draws (None: not even all of them).
+                "query_costs": {
+                    t: v["queries"] for t, v in scored["verification"]["query_costs"].items()
+                },
                 "decision_test": config["verification"]["decision_test"],
                 "serving_temperature": temperature,
                 "stolen_in_run": seed_result["models"]["stolen"]["watermark_accuracy"],
@@ -177,17 +184,24 @@ def _thief_spread(cells):
     return f"{np.mean(spreads):.1f}" if spreads else "–"
 
 
+def _query_cost(cells):
+    """Range of the decision test's query cost over copies ("–" for rows recorded before it was)."""
+    if any("query_costs" not in r for r in cells):
+        return "–"
+    return _cost([r["query_costs"][r["decision_test"]] for r in cells])
+
+
 def markdown(rows):
     lines = [
         "| run | setting | task acc. % | watermark acc. % | claimed (decision test) | median p "
-        "| std between thieves of one victim |",
-        "|---|---|---|---|---|---|---|",
+        "| query cost (decision test) | std between thieves of one victim |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     runs = list(dict.fromkeys(r["run"] for r in rows))
     for run in runs:
         mine = [r for r in rows if r["run"] == run]
         stolen = {r["seed"]: r["stolen_in_run"] for r in mine}
-        lines.append(f"| {run} | the run's stolen copy | | {_mean_std(list(stolen.values()))} | | | |")
+        lines.append(f"| {run} | the run's stolen copy | | {_mean_std(list(stolen.values()))} | | | | |")
         for setting in dict.fromkeys(r["setting"] for r in mine):
             cells = [r for r in mine if r["setting"] == setting]
             claimed = [r["claimed"][r["decision_test"]] for r in cells]
@@ -195,7 +209,7 @@ def markdown(rows):
             lines.append(
                 f"| {run} | {setting} | {_mean_std([r['accuracy'] for r in cells])} | "
                 f"{_mean_std([r['watermark_accuracy'] for r in cells])} | "
-                f"{sum(claimed)}/{len(claimed)} | {p:.2g} | {_thief_spread(cells)} |"
+                f"{sum(claimed)}/{len(claimed)} | {p:.2g} | {_query_cost(cells)} | {_thief_spread(cells)} |"
             )
     return "\n".join(lines)
 
