@@ -14,7 +14,7 @@ between the API's classes on the recipe's `attacks.snnl_layers` with weight W an
 Each copy is scored like a recipe's suspect: task accuracy on the test set, watermark accuracy
 on the key's held-out watermarks, every verification test. The victims are the recipe's, so
 rows compare directly with the run's own stolen copies; nothing is retrained but the copies.
-`--serving-temperature T` lets the victims of a T = 1 run answer at T (the recipes'
+`--serving-temperature T [T ...]` lets the victims of a T = 1 run answer at T (the recipes'
 `--serving-temperature`, exactly but for float64 arithmetic) and verifies at T: the same victims
 and keys, served softer. `--thief-seeds` repeats every setting with other thieves (initialisation and batch order; seed 0
 is the recipe's own thief, whose soft-label copy repeats the run's stolen copy), separating the
@@ -254,9 +254,10 @@ def main(argv=None):
     )
     parser.add_argument("--epochs", type=int, help="extraction epochs (default: the recipe's thief)")
     parser.add_argument(
-        "--serving-temperature", type=float,
+        "--serving-temperature", type=float, nargs="+",
         help="the victims' APIs answer at this temperature and the owner verifies at it, as in a "
-        "recipe run with --serving-temperature (runs served at T = 1 only)",
+        "recipe run with --serving-temperature (runs served at T = 1 only); several values: "
+        "every setting at each",
     )
     parser.add_argument("--output", help="JSON file for the rows (a .md table and a .png beside it)")
     args = parser.parse_args(argv)
@@ -278,10 +279,10 @@ def main(argv=None):
                 with open(args.output, "w") as f:
                     json.dump({"settings": vars(args), "rows": rows}, f, indent=1)
 
-        for run in args.runs:
+        for run, temperature in itertools.product(args.runs, args.serving_temperature or [None]):
             attack_run(
                 run, _settings(args), epochs=args.epochs, thief_seeds=args.thief_seeds, on_row=save,
-                serving_temperature=args.serving_temperature,
+                serving_temperature=temperature,
             )
     else:
         parser.error("give recipe output folders, or --from-json")
