@@ -34,6 +34,11 @@ done
 # Fashion-MNIST EWE served at T = 4: the T = 1 run's victims answering at 4 (no retraining).
 python benchmarks/reextraction.py benchmarks/results/fashion_mnist_ewe --serving-temperature 4 \
   --output benchmarks/results/fashion_mnist_ewe/served_t4.json
+# MNIST feature sharing (in-distribution) served hotter: the transfer against the clients' price.
+python benchmarks/reextraction.py benchmarks/results/mnist_feature_sharing --serving-temperature 8 16 \
+  --thief-seeds 0 1 2 --output benchmarks/results/mnist_feature_sharing/served_temperatures.json
+python benchmarks/api_confidence.py benchmarks/results/mnist_feature_sharing --temperatures 1 4 8 16 \
+  --output benchmarks/results/mnist_feature_sharing/api_confidence.json
 for method in feature_sharing baseline ewe; do
   python -m kwm.recipes.mnist --method "$method" --attacks all --seeds "$SEEDS" \
     --data-source local --output "benchmarks/results/attacks/mnist_$method" --overwrite --verbose 2
