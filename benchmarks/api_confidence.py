@@ -8,7 +8,7 @@ A recipe run keeps each seed's served victim (`seed-N/victim_savedmodel`). This 
 for the run's test set through the SavedModel, re-tempers the answers to each T as the recipes'
 `--serving-temperature` does (`kwm.export.temper_probabilities`; decisions are unchanged) and
 reports the mean and median probability of the answered class, per victim and T, and their
-mean ± std over victims. A run served at T = 1 only (the temperatures are applied on top).
+mean ± std over victims (a run served at T0 is re-tempered by T / T0).
 """
 
 import argparse
@@ -29,11 +29,7 @@ def api_confidence(run, temperatures, limit=None):
     with open(os.path.join(run, "results.json")) as f:
         results = json.load(f)
     config = _with_defaults(recipe_config.DEFAULTS, results["config"])
-    if config["serving"]["temperature"] != 1.0:
-        raise ValueError(
-            "Temperatures are applied to a run's T = 1 answers; this run serves at T = "
-            f"{config['serving']['temperature']}. Received: run={run!r}"
-        )
+    served_at = config["serving"]["temperature"]
     data, _ = experiment.load_data(config)
     x = data.test.x[:limit]
     rows = []
@@ -44,7 +40,7 @@ def api_confidence(run, temperatures, limit=None):
         )
         answers = np.asarray(api(x), "float64")
         for temperature in temperatures:
-            top1 = temper_probabilities(answers, temperature).max(axis=1)
+            top1 = temper_probabilities(answers, temperature / served_at).max(axis=1)
             rows.append({
                 "seed": seed,
                 "temperature": temperature,
@@ -70,7 +66,7 @@ def markdown(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", help="a recipe output folder served at T = 1 (results.json, seed-N/)")
+    parser.add_argument("run", help="a recipe output folder (results.json, seed-N/)")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 4.0, 8.0, 16.0])
     parser.add_argument("--limit", type=int, help="first N test inputs only (default: all)")
     parser.add_argument("--output", help="JSON file for the rows (a .md table beside it)")

@@ -14,9 +14,9 @@ between the API's classes on the recipe's `attacks.snnl_layers` with weight W an
 Each copy is scored like a recipe's suspect: task accuracy on the test set, watermark accuracy
 on the key's held-out watermarks, every verification test. The victims are the recipe's, so
 rows compare directly with the run's own stolen copies; nothing is retrained but the copies.
-`--serving-temperature T [T ...]` lets the victims of a T = 1 run answer at T (the recipes'
-`--serving-temperature`, exactly but for float64 arithmetic) and verifies at T: the same victims
-and keys, served softer. `--thief-seeds` repeats every setting with other thieves (initialisation and batch order; seed 0
+`--serving-temperature T [T ...]` lets the victims of a run answer at T instead of the run's own
+temperature (the recipes' `--serving-temperature`, exactly but for float64 arithmetic) and
+verifies at T: the same victims and keys, served softer. `--thief-seeds` repeats every setting with other thieves (initialisation and batch order; seed 0
 is the recipe's own thief, whose soft-label copy repeats the run's stolen copy), separating the
 thief's luck from the victim's.
 A run recorded before a setting existed gets that setting's default (`extraction.num_queries`:
@@ -78,19 +78,20 @@ def attack_run(
 ):
     """Scores every setting on every seed (victim) and thief seed of one recipe output folder.
 
-    `serving_temperature` T (a run served at T = 1 only): each victim's API answers
-    `softmax(log p / T)` (`kwm.export.temper_probabilities`, the arithmetic of the recipes'
-    `--serving-temperature`, in float64 instead of the SavedModel's float32) and the owner
-    verifies at T, so the run's victims stand in for the same victims served at T.
+    `serving_temperature` T: each victim's API answers `softmax(log p / (T / T0))` of its
+    answers p at the run's own temperature T0 (`kwm.export.temper_probabilities`, the
+    arithmetic of the recipes' `--serving-temperature`, in float64 instead of the SavedModel's
+    float32), which is `softmax(z / T)` of its logits z, and the owner verifies at T, so the
+    run's victims stand in for the same victims served at T.
     """
     with open(os.path.join(run, "results.json")) as f:
         results = json.load(f)
     config = _with_defaults(recipe_config.DEFAULTS, results["config"])
+    served_at = config["serving"]["temperature"]
     if serving_temperature is not None:
-        if config["serving"]["temperature"] != 1.0:
+        if not serving_temperature > 0:
             raise ValueError(
-                "A serving temperature replaces the T = 1 answers of a run; this run already "
-                f"serves at T = {config['serving']['temperature']}. Received: "
+                f"A serving temperature must be positive. Received: "
                 f"serving_temperature={serving_temperature}"
             )
         config["serving"]["temperature"] = float(serving_temperature)
@@ -109,8 +110,9 @@ def attack_run(
         )
         api = PredictionAPI(os.path.join(folder, "victim_savedmodel"), num_classes=data.num_classes)
         if serving_temperature is not None:
+            # softmax(log softmax(z / T0) / (T / T0)) = softmax(z / T): re-temper the served answers.
             api = PredictionAPI(
-                lambda x, served=api: temper_probabilities(served(x), temperature),
+                lambda x, served=api: temper_probabilities(served(x), temperature / served_at),
                 num_classes=data.num_classes, name=f"victim API at T = {temperature:g}",
             )
         queries = experiment.thief_queries(config, data, queries_data, seed=seed)
@@ -256,8 +258,8 @@ def main(argv=None):
     parser.add_argument(
         "--serving-temperature", type=float, nargs="+",
         help="the victims' APIs answer at this temperature and the owner verifies at it, as in a "
-        "recipe run with --serving-temperature (runs served at T = 1 only); several values: "
-        "every setting at each",
+        "recipe run with --serving-temperature (the run's answers re-tempered from its own "
+        "temperature); several values: every setting at each",
     )
     parser.add_argument("--output", help="JSON file for the rows (a .md table and a .png beside it)")
     args = parser.parse_args(argv)
