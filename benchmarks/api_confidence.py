@@ -6,7 +6,7 @@
 
 A recipe run keeps each seed's served victim (`seed-N/victim_savedmodel`). This asks every victim
 for the run's test set through the SavedModel, re-tempers the answers to each T as the recipes'
-`--serving-temperature` does (`kwm.export.temper_probabilities`; decisions are unchanged) and
+`--serving-temperature` does (`kwm.export.serving_temperature.temper_probabilities`; decisions are unchanged) and
 reports the mean and median probability of the answered class, per victim and T, and their
 mean ± std over victims (a run served at T0 is re-tempered by T / T0).
 """

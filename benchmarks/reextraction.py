@@ -79,7 +79,7 @@ def attack_run(
     """Scores every setting on every seed (victim) and thief seed of one recipe output folder.
 
     `serving_temperature` T: each victim's API answers `softmax(log p / (T / T0))` of its
-    answers p at the run's own temperature T0 (`kwm.export.temper_probabilities`, the
+    answers p at the run's own temperature T0 (`kwm.export.serving_temperature.temper_probabilities`, the
     arithmetic of the recipes' `--serving-temperature`, in float64 instead of the SavedModel's
     float32), which is `softmax(z / T)` of its logits z, and the owner verifies at T, so the
     run's victims stand in for the same victims served at T.

@@ -76,3 +76,15 @@ def test_serving_temperature_layer(tmp_path):
             ServingTemperature(bad)
     with pytest.raises(ValueError, match="Received: epsilon="):
         ServingTemperature(2.0, epsilon=0.0)
+
+
+def test_tempering_composes_from_an_api_already_tempered():
+    # What benchmarks/reextraction.py relies on to serve a run's victims at another temperature:
+    # answers served at T0, re-tempered by T / T0, are softmax(z / T) of the logits.
+    from kwm.export.serving_temperature import temper_probabilities
+
+    z = np.random.default_rng(0).normal(scale=6.0, size=(8, 10))
+    served_at_4 = temper_probabilities(keras.ops.convert_to_numpy(keras.ops.softmax(z)), 4.0)
+    expected = keras.ops.convert_to_numpy(keras.ops.softmax(z / 16.0))
+    np.testing.assert_allclose(temper_probabilities(served_at_4, 16.0 / 4.0), expected, atol=1e-6)
+    assert not np.allclose(temper_probabilities(served_at_4, 16.0), expected, atol=1e-3)
