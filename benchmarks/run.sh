@@ -8,7 +8,7 @@
 # long acceptance tests (`pytest -m large`).
 # On 2 CPU cores: MNIST baseline ~5 min a seed, MNIST EWE ~5 min, MNIST feature sharing ~4 min
 # (in- and out-of-distribution), Fashion-MNIST baseline ~13 min, Fashion-MNIST EWE ~10 min (+ 10 min
-# of reference models), CIFAR-10 feature sharing ~25 min;
+# of reference models), CIFAR-10 feature sharing ~25 min a seed (+ ~30 min of reference models at T = 4);
 # then the attack matrix on MNIST (~8 min a seed and method), re-extraction from its victims
 # (~1.5 h) and Neural Cleanse on them (~30 min).
 set -euo pipefail
@@ -31,10 +31,21 @@ for recipe in mnist:feature_sharing mnist:feature_sharing:ood mnist:baseline fas
   python -m kwm.recipes."$dataset" --method "$method" ${kind:+--ood} --serving-temperature 4 \
     --seeds "$SEEDS" --data-source local --output "$out" --overwrite --verbose 2
 done
+# CIFAR-10 feature sharing served at T = 4 (one seed so far in benchmarks/results/).
+python -m kwm.recipes.cifar10 --method feature_sharing --serving-temperature 4 --seeds "$SEEDS" \
+  --data-source local --output benchmarks/results/cifar10_feature_sharing_served_t4 --overwrite --verbose 2
 # Fashion-MNIST EWE served at T = 4: the T = 1 run's victims answering at 4 (no retraining).
 python benchmarks/reextraction.py benchmarks/results/fashion_mnist_ewe --serving-temperature 4 \
   --output benchmarks/results/fashion_mnist_ewe/served_t4.json
-# MNIST feature sharing (in-distribution) served hotter: the transfer against the clients' price.
+# The same comparison at T = 4 for MNIST EWE and the Fashion-MNIST baseline (the same victims).
+python benchmarks/reextraction.py benchmarks/results/mnist_ewe --serving-temperature 4 \
+  --output benchmarks/results/mnist_ewe/served_t4.json
+python benchmarks/reextraction.py benchmarks/results/fashion_mnist_baseline --serving-temperature 4 \
+  --output benchmarks/results/fashion_mnist_baseline/served_t4.json
+# MNIST feature sharing (in-distribution) served hotter: the transfer against the clients' price;
+# and the baseline at the hottest temperature.
+python benchmarks/reextraction.py benchmarks/results/mnist_baseline --serving-temperature 16 \
+  --output benchmarks/results/mnist_baseline/served_t16.json
 python benchmarks/reextraction.py benchmarks/results/mnist_feature_sharing --serving-temperature 8 16 \
   --thief-seeds 0 1 2 --output benchmarks/results/mnist_feature_sharing/served_temperatures.json
 python benchmarks/api_confidence.py benchmarks/results/mnist_feature_sharing --temperatures 1 4 8 16 \
