@@ -8,7 +8,7 @@
 # long acceptance tests (`pytest -m large`).
 # On 2 CPU cores: MNIST baseline ~5 min a seed, MNIST EWE ~5 min, MNIST feature sharing ~4 min
 # (in- and out-of-distribution), Fashion-MNIST baseline ~13 min, Fashion-MNIST EWE ~10 min (+ 10 min
-# of reference models), CIFAR-10 feature sharing ~25 min a seed (+ ~30 min of reference models at T = 4);
+# of reference models), CIFAR-10 feature sharing ~25 min a seed (+ ~30 min of reference models);
 # then the attack matrix on MNIST (~8 min a seed and method), re-extraction from its victims
 # (~1.5 h) and Neural Cleanse on them (~30 min).
 set -euo pipefail
