@@ -16,28 +16,20 @@ import json
 import os
 
 import numpy as np
-from reextraction import _with_defaults  # benchmarks/: a recorded config over today's defaults
+from reextraction import load_run, victim_api  # benchmarks/: a finished run and its victims
 
 from kwm.export.serving_temperature import temper_probabilities
-from kwm.prediction_api import PredictionAPI
-from kwm.recipes import config as recipe_config
-from kwm.recipes import experiment
 
 
 def api_confidence(run, temperatures, limit=None):
     """Rows `{seed, temperature, mean_top1, median_top1, num_inputs}` for each victim and T."""
-    with open(os.path.join(run, "results.json")) as f:
-        results = json.load(f)
-    config = _with_defaults(recipe_config.DEFAULTS, results["config"])
+    results, config, data = load_run(run)
     served_at = config["serving"]["temperature"]
-    data, _ = experiment.load_data(config)
     x = data.test.x[:limit]
     rows = []
     for seed_result in results["seeds"]:
         seed = seed_result["seed"]
-        api = PredictionAPI(
-            os.path.join(run, f"seed-{seed}", "victim_savedmodel"), num_classes=data.num_classes
-        )
+        api = victim_api(run, seed, data, served_at)
         answers = np.asarray(api(x), "float64")
         for temperature in temperatures:
             top1 = temper_probabilities(answers, temperature / served_at).max(axis=1)

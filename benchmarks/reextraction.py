@@ -73,6 +73,33 @@ def _with_defaults(defaults, recorded):
     return config
 
 
+def load_run(run):
+    """`(results, config, data)` of a finished recipe run: its results.json, its recorded
+    configuration over today's defaults and its task data."""
+    with open(os.path.join(run, "results.json")) as f:
+        results = json.load(f)
+    config = _with_defaults(recipe_config.DEFAULTS, results["config"])
+    data, _ = experiment.load_data(config)
+    return results, config, data
+
+
+def victim_api(run, seed, data, served_at, temperature=None):
+    """The served victim of one seed (its SavedModel), answering at `temperature` if given:
+    `softmax(log p / (T / T0))` of its answers p at the run's own temperature T0, which is
+    `softmax(z / T)` of its logits z."""
+    api = PredictionAPI(
+        os.path.join(run, f"seed-{seed}", "victim_savedmodel"), num_classes=data.num_classes
+    )
+    if temperature is None:
+        return api
+    if not temperature > 0:
+        raise ValueError(f"A serving temperature must be positive. Received: temperature={temperature}")
+    return PredictionAPI(
+        lambda x: temper_probabilities(api(x), temperature / served_at),
+        num_classes=data.num_classes, name=f"victim API at T = {temperature:g}",
+    )
+
+
 def attack_run(
     run, settings, epochs=None, thief_seeds=(0,), log=print, on_row=None, serving_temperature=None
 ):
@@ -84,19 +111,11 @@ def attack_run(
     float32), which is `softmax(z / T)` of its logits z, and the owner verifies at T, so the
     run's victims stand in for the same victims served at T.
     """
-    with open(os.path.join(run, "results.json")) as f:
-        results = json.load(f)
-    config = _with_defaults(recipe_config.DEFAULTS, results["config"])
+    results, config, data = load_run(run)
     served_at = config["serving"]["temperature"]
     if serving_temperature is not None:
-        if not serving_temperature > 0:
-            raise ValueError(
-                f"A serving temperature must be positive. Received: "
-                f"serving_temperature={serving_temperature}"
-            )
         config["serving"]["temperature"] = float(serving_temperature)
     temperature = config["serving"]["temperature"]
-    data, _ = experiment.load_data(config)
     queries_data = experiment.load_queries(config, data)
     train = config["training"]
     epochs = epochs or config["extraction"]["epochs"] or experiment._total_epochs(config)
@@ -108,13 +127,7 @@ def attack_run(
             os.path.join(folder, seed_result["key_file"]),
             expected_fingerprint=seed_result["key_fingerprint"],
         )
-        api = PredictionAPI(os.path.join(folder, "victim_savedmodel"), num_classes=data.num_classes)
-        if serving_temperature is not None:
-            # softmax(log softmax(z / T0) / (T / T0)) = softmax(z / T): re-temper the served answers.
-            api = PredictionAPI(
-                lambda x, served=api: temper_probabilities(served(x), temperature / served_at),
-                num_classes=data.num_classes, name=f"victim API at T = {temperature:g}",
-            )
+        api = victim_api(run, seed, data, served_at, serving_temperature)
         queries = experiment.thief_queries(config, data, queries_data, seed=seed)
         for thief_seed, (kind, adaptive) in itertools.product(thief_seeds, settings):
             start = time.perf_counter()
