@@ -79,6 +79,13 @@ def build_parser(dataset, methods):
         "--no-download", action="store_true", help="never let tfds download a dataset"
     )
     parser.add_argument(
+        "--reference-cache", nargs="?", const="", default=None, metavar="DIR",
+        help="keep the owner's reference models (trigger check, false rate) in DIR "
+        "(default $KWM_CACHE_DIR/reference_models, else ~/.cache/kwm/reference_models) and "
+        "reuse them in later runs with the same model, training, data, seed, versions and "
+        "training code; the report names every model loaded",
+    )
+    parser.add_argument(
         "--verbose", type=int, choices=(0, 1, 2), default=None,
         help="Keras verbosity of training (default: progress bars on a terminal)",
     )
@@ -145,7 +152,12 @@ def run(dataset, argv=None, methods=("baseline",)):
             )
             if queries is not None:
                 log(f"thief's queries: {queries.describe()}")
-            seed_results, keys, reference_models = [], [], {}
+            reference_models = experiment.ReferenceModels(
+                None
+                if args.reference_cache is None
+                else args.reference_cache or experiment.ReferenceModels.default_directory()
+            )
+            seed_results, keys = [], []
             for seed in seeds:
                 result, key = experiment.run_seed(
                     config, data, source, seed, os.path.join(stage, f"seed-{seed}"), verbose, log,
@@ -170,6 +182,7 @@ def run(dataset, argv=None, methods=("baseline",)):
                 if queries is None
                 else {"description": queries.describe(), "provenance": queries.provenance.to_dict()},
                 "code": code,
+                "reference_models": reference_models.records,
                 "seeds": seed_results,
                 "summary": summary,
                 "attack_summary": attack_summary,

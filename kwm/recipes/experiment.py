@@ -11,6 +11,7 @@ from kwm import architectures, datasets, training
 from kwm.attacks import AttackSettings, extract_model, run_attacks
 from kwm.export import export_for_serving, serving_model
 from kwm.prediction_api import PredictionAPI
+from kwm.recipes.reference_models import ReferenceModels, reference_identity
 from kwm.reports.plots import plot_representations
 from kwm.verification import (
     calibrate_false_rate,
@@ -363,20 +364,35 @@ def _train_plain(config, data, seed, verbose):
 def _reference_models(config, data, cache, verbose, log):
     """The owner's models trained on the task without the watermark, and their descriptions."""
     count = config["verification"]["reference_models"]
-    for i in range(count):
-        if i not in cache:
-            log(
-                f"training reference model {i + 1}/{count} "
-                f"(seed {REFERENCE_SEED + i}, no watermark)"
-            )
-            cache[i] = _train_plain(config, data, REFERENCE_SEED + i, verbose)
     epochs = _total_epochs(config)
-    names = [
-        f"{config['model']['architecture']} seed {REFERENCE_SEED + i}, {epochs} epochs on the "
-        "task without the watermark"
-        for i in range(count)
-    ]
-    return [cache[i] for i in range(count)], names
+    training = {
+        "epochs": epochs,
+        "batch_size": config["training"]["batch_size"],
+        "learning_rate": config["training"]["learning_rate"],
+    }
+    models, names = [], []
+    for i in range(count):
+        seed = REFERENCE_SEED + i
+        identity = reference_identity(
+            config["model"], training, data, seed, data_digest=cache.data_digest(data)
+        )
+
+        def train(i=i, seed=seed):
+            log(f"training reference model {i + 1}/{count} (seed {seed}, no watermark)")
+            return _train_plain(config, data, seed, verbose)
+
+        model, record = cache.get(identity, train, log)
+        models.append(model)
+        names.append(
+            f"{config['model']['architecture']} seed {seed}, {epochs} epochs on the task "
+            "without the watermark"
+            + (
+                f" (loaded from {record['file']}, sha256 {record['file_sha256'][:16]})"
+                if record["source"] == "cache"
+                else ""
+            )
+        )
+    return models, names
 
 
 def _calibrated_key(config, data, key, cache, verbose, log):
@@ -444,10 +460,12 @@ def run_seed(
         workdir: str. Directory for the key and the export.
         verbose: Keras verbosity of training.
         log: callable. Where progress lines go.
-        reference_cache: dict or None. The owner's reference models (trained
-            without the watermark: the false rate of out-of-distribution keys,
-            the trigger check of in-distribution ones), filled on first use;
-            pass the same dict to every seed of a run to train them once.
+        reference_cache: ReferenceModels or None. The owner's reference
+            models (trained without the watermark: the false rate of
+            out-of-distribution keys, the trigger check of in-distribution
+            ones), filled on first use; pass the same store to every seed of
+            a run to train them once, one with a directory to reuse them
+            across runs.
         queries: TaskDataset or None. The thief's query dataset when
             `extraction.queries` names another dataset (`load_queries`).
 
@@ -464,7 +482,7 @@ def run_seed(
     queries = thief_queries(config, data, queries, seed)
     os.makedirs(workdir, exist_ok=True)
     timings = {}
-    cache = {} if reference_cache is None else reference_cache
+    cache = ReferenceModels() if reference_cache is None else reference_cache
     screen = _trigger_screen(config, data, seed, cache, verbose, log, timings)
     start = time.perf_counter()
     victim, key, trigger_check = METHODS[method](data, source_data, config, seed, verbose, screen)

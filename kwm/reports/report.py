@@ -260,8 +260,23 @@ def render_markdown(results):
     lines += ["", "### Code", ""]
     for k, v in code.items():
         lines.append(f"- {k}: `{v}`")
+    lines.append(
+        f"- recipe: `{experiment['config_file']}` (full configuration in results.json)"
+    )
+    for record in results.get("reference_models", []):
+        if record["source"] == "cache":
+            trained_by = record.get("trained_by") or {}
+            lines.append(
+                f"- reference model seed {record['seed']}: loaded from `{record['file']}` "
+                f"(sha256 `{record['file_sha256']}`), trained by commit "
+                f"`{trained_by.get('git_commit')}` at {trained_by.get('utc_time')}"
+            )
+        else:
+            lines.append(
+                f"- reference model seed {record['seed']}: trained in this run"
+                + (f", saved to `{record['file']}`" if record.get("file") else "")
+            )
     lines += [
-        f"- recipe: `{experiment['config_file']}` (full configuration in results.json)",
         "",
         "## Files",
         "",

@@ -1,0 +1,124 @@
+"""The owner's reference models are reused only when everything they depend on is equal."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from kwm.datasets import DataProvenance, Split, TaskDataset
+from kwm.recipes import mnist
+from kwm.recipes.reference_models import (
+    ReferenceModels,
+    identity_fingerprint,
+    reference_identity,
+)
+
+
+def _data(offset=0.0):
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 4), dtype="float32") + offset
+    y = np.arange(16) % 2
+    return TaskDataset("toy", Split(x, y), Split(x, y), ("a", "b"), "image",
+                       DataProvenance("toy", "memory", "", {"train": 16, "test": 16}))
+
+
+def _identity(data, seed=3000, epochs=2):
+    return reference_identity({"architecture": "dense"}, {"epochs": epochs}, data, seed)
+
+
+class _Trainer:
+    """Counts how often a model had to be trained."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        keras.utils.set_random_seed(self.calls)
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+
+
+def test_identity_names_the_data_by_content_not_by_name():
+    a, b = _identity(_data()), _identity(_data(offset=1e-3))
+    assert a["data"]["name"] == b["data"]["name"] == "toy"
+    assert identity_fingerprint(a) != identity_fingerprint(b)
+    assert identity_fingerprint(a) == identity_fingerprint(_identity(_data()))
+    assert identity_fingerprint(a) != identity_fingerprint(_identity(_data(), seed=3001))
+    assert identity_fingerprint(a) != identity_fingerprint(_identity(_data(), epochs=3))
+
+
+def test_in_memory_store_trains_each_model_once_per_run():
+    store, train = ReferenceModels(), _Trainer()
+    first, record = store.get(_identity(_data()), train, log=lambda m: None)
+    again, _ = store.get(_identity(_data()), train, log=lambda m: None)
+    assert again is first and train.calls == 1
+    assert record["source"] == "trained" and "file" not in record
+    assert len(store.records) == 1
+
+
+def test_a_later_run_loads_the_saved_model_exactly(tmp_path):
+    data, train = _data(), _Trainer()
+    model, record = ReferenceModels(tmp_path).get(_identity(data), train, log=lambda m: None)
+    assert record["saved"] and os.path.isfile(record["file"])
+    lines = []
+    loaded, record2 = ReferenceModels(tmp_path).get(_identity(data), train, log=lines.append)
+    assert train.calls == 1  # not trained again
+    assert record2["source"] == "cache" and record2["file_sha256"] == record["file_sha256"]
+    assert record2["trained_by"]["utc_time"]
+    np.testing.assert_array_equal(loaded.predict(data.test.x, verbose=0),
+                                  model.predict(data.test.x, verbose=0))
+    assert any("loaded from" in line for line in lines)
+    # Another seed or other data is another model.
+    ReferenceModels(tmp_path).get(_identity(data, seed=3001), train, log=lambda m: None)
+    ReferenceModels(tmp_path).get(_identity(_data(offset=0.5)), train, log=lambda m: None)
+    assert train.calls == 3
+
+
+@pytest.mark.parametrize("tamper", ["model", "identity"])
+def test_a_file_that_does_not_match_its_record_is_retrained(tmp_path, tamper):
+    data, train = _data(), _Trainer()
+    _, record = ReferenceModels(tmp_path).get(_identity(data), train, log=lambda m: None)
+    meta_path = record["file"][: -len(".keras")] + ".json"
+    if tamper == "model":  # another model saved under the name
+        train().save(record["file"])
+    else:  # a record that claims another identity for the file
+        meta = json.loads(open(meta_path).read())
+        meta["identity"]["seed"] = 1
+        open(meta_path, "w").write(json.dumps(meta))
+    lines = []
+    _, again = ReferenceModels(tmp_path).get(_identity(data), train, log=lines.append)
+    assert again["source"] == "trained" and train.calls == 3 - (tamper == "identity")
+    assert any("does not match its record" in line for line in lines)
+
+
+def test_recipe_reuses_reference_models_across_runs(tmp_path, capsys):
+    config = tmp_path / "screened.toml"
+    config.write_text(
+        '[experiment]\nname = "mnist_screened"\ndataset = "mnist"\nmethod = "baseline"\n'
+        '[training]\nepochs = 1\nwatermark_epochs = 1\n'
+        '[watermark]\nnum_embed = 64\nnum_verify = 40\n'
+        '[verification]\nwdr_draws = 20\nreference_models = 3\ncheck_trigger = true\n'
+    )
+    cache = tmp_path / "references"
+    runs = []
+    for name in ("first", "second"):
+        output = tmp_path / name
+        assert mnist.main(["--config", str(config), "--seed", "0", "--data-source", "embedded",
+                           "--reference-cache", str(cache), "--output", str(output),
+                           "--verbose", "0"]) == 0
+        runs.append((json.loads((output / "results.json").read_text()),
+                     capsys.readouterr().out, (output / "report.md").read_text()))
+    (first, out1, _), (second, out2, report2) = runs
+    assert out1.count("training reference model") == 3 and "training reference model" not in out2
+    assert [r["source"] for r in first["reference_models"]] == ["trained"] * 3
+    assert [r["source"] for r in second["reference_models"]] == ["cache"] * 3
+    assert [r["file_sha256"] for r in first["reference_models"]] == [
+        r["file_sha256"] for r in second["reference_models"]
+    ]
+    # The same models give the same check, and the report says where they came from.
+    check1, check2 = (r["seeds"][0]["trigger_check"] for r in (first, second))
+    assert check1["effects"] == check2["effects"]
+    assert all("loaded from" in name for name in check2["models"])
+    assert report2.count("loaded from") >= 3
