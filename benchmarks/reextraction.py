@@ -16,7 +16,10 @@ on the key's held-out watermarks, every verification test. The victims are the r
 rows compare directly with the run's own stolen copies; nothing is retrained but the copies.
 `--serving-temperature T [T ...]` lets the victims of a run answer at T instead of the run's own
 temperature (the recipes' `--serving-temperature`, exactly but for float64 arithmetic) and
-verifies at T: the same victims and keys, served softer. `--thief-seeds` repeats every setting with other thieves (initialisation and batch order; seed 0
+verifies at T: the same victims and keys, served softer. With a temperature, each seed's
+independent model (the run's `independent_savedmodel`) is verified at T too, as `python -m
+kwm.verify --temperature T` does: a row "independent model, verified at T" whose claims must be
+none. `--thief-seeds` repeats every setting with other thieves (initialisation and batch order; seed 0
 is the recipe's own thief, whose soft-label copy repeats the run's stolen copy), separating the
 thief's luck from the victim's.
 A run recorded before a setting existed gets that setting's default (`extraction.num_queries`:
@@ -100,6 +103,47 @@ def victim_api(run, seed, data, served_at, temperature=None):
     )
 
 
+def _scored_row(run, seed_result, key, config, scored):
+    """The fields of a result row that describe a scored suspect (`experiment._evaluate`)."""
+    verdicts = scored["verification"]["verdicts"]
+    return {
+        "run": os.path.basename(os.path.normpath(run)),
+        "method": config["experiment"]["method"],
+        "seed": seed_result["seed"],
+        "key_fingerprint": key.fingerprint,
+        "accuracy": scored["accuracy"],
+        "watermark_accuracy": scored["watermark_accuracy"],
+        # The suspect's rate on the trigger-free references: what the tests compare with.
+        "false_watermark_rate": scored["verification"]["reference_rate"],
+        "p_values": {t: v["p_value"] for t, v in verdicts.items()},
+        "claimed": {t: v["claimed"] for t, v in verdicts.items()},
+        "detection_rates": scored["verification"]["detection_rates"],
+        # Fewest queries that claim on >= 95% of random draws (None: not even all of them).
+        "query_costs": {t: v["queries"] for t, v in scored["verification"]["query_costs"].items()},
+        "decision_test": config["verification"]["decision_test"],
+        "serving_temperature": config["serving"]["temperature"],
+        "stolen_in_run": seed_result["models"]["stolen"]["watermark_accuracy"],
+    }
+
+
+def _independent_row(run, folder, seed_result, key, data, config):
+    """The run's independent model of one seed (its SavedModel) verified at the config's
+    temperature, as `python -m kwm.verify --temperature T` does: a row whose claims must be none."""
+    start = time.perf_counter()
+    scored = experiment._evaluate(
+        "independent", os.path.join(folder, "independent_savedmodel"), data, key, config,
+        seed_result["seed"],
+    )
+    return {
+        **_scored_row(run, seed_result, key, config, scored),
+        "suspect": "independent",
+        "thief_seed": None,
+        "setting": f"independent model, verified at T = {config['serving']['temperature']:g}",
+        "num_queries": 0,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
 def attack_run(
     run, settings, epochs=None, thief_seeds=(0,), log=print, on_row=None, serving_temperature=None
 ):
@@ -128,6 +172,16 @@ def attack_run(
             expected_fingerprint=seed_result["key_fingerprint"],
         )
         api = victim_api(run, seed, data, served_at, serving_temperature)
+        if serving_temperature is not None:  # the control: the run's independent model, verified at T
+            row = _independent_row(run, folder, seed_result, key, data, config)
+            rows.append(row)
+            if on_row:
+                on_row(row)
+            log(
+                f"{row['run']} seed {seed} {row['setting']}: watermark "
+                f"{100 * row['watermark_accuracy']:.2f}%, claimed by "
+                f"{[t for t, c in row['claimed'].items() if c] or 'no test'}"
+            )
         queries = experiment.thief_queries(config, data, queries_data, seed=seed)
         for thief_seed, (kind, adaptive) in itertools.product(thief_seeds, settings):
             start = time.perf_counter()
@@ -146,30 +200,12 @@ def attack_run(
                     snnl_weight=adaptive[0], temperature=adaptive[1], **fit,
                 )
             scored = experiment._evaluate("re-extracted", extracted.model, data, key, config, seed)
-            verdicts = scored["verification"]["verdicts"]
             row = {
-                "run": os.path.basename(os.path.normpath(run)),
-                "method": config["experiment"]["method"],
-                "seed": seed,
+                **_scored_row(run, seed_result, key, config, scored),
                 "thief_seed": thief_seed,
-                "key_fingerprint": key.fingerprint,
                 "setting": _name(kind, adaptive)
                 + ("" if serving_temperature is None else f", API at T = {temperature:g}"),
                 "num_queries": extracted.num_queries,
-                "accuracy": scored["accuracy"],
-                "watermark_accuracy": scored["watermark_accuracy"],
-                # The copy's rate on the trigger-free references: what the tests compare with.
-                "false_watermark_rate": scored["verification"]["reference_rate"],
-                "p_values": {t: v["p_value"] for t, v in verdicts.items()},
-                "claimed": {t: v["claimed"] for t, v in verdicts.items()},
-                "detection_rates": scored["verification"]["detection_rates"],
-                # Fewest queries that claim on >= 95% of random draws (None: not even all of them).
-                "query_costs": {
-                    t: v["queries"] for t, v in scored["verification"]["query_costs"].items()
-                },
-                "decision_test": config["verification"]["decision_test"],
-                "serving_temperature": temperature,
-                "stolen_in_run": seed_result["models"]["stolen"]["watermark_accuracy"],
                 "seconds": round(time.perf_counter() - start, 1),
             }
             rows.append(row)
