@@ -72,7 +72,7 @@ def reference_identity(model, training, data, seed, data_digest=None):
     """
     import tensorflow
 
-    return {
+    identity = {
         "model": model,
         "training": training,
         "data": data_digest or dataset_digest(data),
@@ -84,6 +84,8 @@ def reference_identity(model, training, data, seed, data_digest=None):
         },
         "code_sha256": _code_digest(),
     }
+    # As stored beside a cached model: JSON types (tuples become lists), so the two compare equal.
+    return json.loads(json.dumps(identity, sort_keys=True))
 
 
 def identity_fingerprint(identity):

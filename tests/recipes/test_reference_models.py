@@ -47,6 +47,9 @@ def test_identity_names_the_data_by_content_not_by_name():
     assert identity_fingerprint(a) == identity_fingerprint(_identity(_data()))
     assert identity_fingerprint(a) != identity_fingerprint(_identity(_data(), seed=3001))
     assert identity_fingerprint(a) != identity_fingerprint(_identity(_data(), epochs=3))
+    # A configuration read back from JSON (lists) names the same model as one with tuples.
+    with_tuple = reference_identity({"options": {"size": (3, 3)}}, {}, _data(), 0)
+    assert with_tuple == reference_identity({"options": {"size": [3, 3]}}, {}, _data(), 0)
 
 
 def test_in_memory_store_trains_each_model_once_per_run():
