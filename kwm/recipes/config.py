@@ -61,6 +61,10 @@ DEFAULTS = {
         "temperatures": [100.0],
         "temperature_learning_rate": 0.1,
         "distance": "cosine",
+        # Automatic pairs (watermark.source_class = -1): skip a pair whose source the clean
+        # victim predicts as the target more often than this on its training split (EWE
+        # sec. 4.2: "two similar classes that the model does not misclassify"); 1: no bound.
+        "pair_max_confusion": 0.01,
         # "snnl_gradient" (Algorithm 1) or "fixed" (watermark.trigger.position).
         "trigger_placement": "snnl_gradient",
         # With the trigger check on (verification.check_trigger): how many of the best

@@ -21,11 +21,13 @@ from kwm.verification import (
 )
 from kwm.watermarks import (
     PatchTrigger,
+    class_confusion,
     embed_baseline_watermark,
     embed_ewe_watermark,
     embed_feature_sharing_watermark,
     ewe_triggers,
     generate_key,
+    ordered_class_pairs,
     refine_watermarks,
     select_class_pair,
 )
@@ -149,16 +151,14 @@ def _watermark_ewe(data, source_data, config, seed, verbose, screen=None):
         batch_size=train["batch_size"], learning_rate=train["learning_rate"],
         seed=seed, verbose=verbose,
     )
-    source_class, target_class = wm["source_class"], wm["target_class"]
+    source_class, target_class, class_pair = wm["source_class"], wm["target_class"], None
     if source_class < 0:
         if source_data is not None:
             raise ValueError(
                 "Automatic class pairs are for in-distribution watermarks. "
                 f"Received: source_class={source_class}, source_dataset={source_data.name!r}"
             )
-        source_class, target_class, _ = select_class_pair(
-            data.train.x, data.train.y, data.num_classes
-        )
+        source_class, target_class, class_pair = _class_pair(victim, data, config)
     sources = data if source_data is None else source_data
     triggers = [None]
     if wm["trigger"]:
@@ -186,6 +186,10 @@ def _watermark_ewe(data, source_data, config, seed, verbose, screen=None):
     def candidates():
         for trigger in triggers:
             key = _key(data, source_data, config, seed, source_class, target_class, trigger)
+            if class_pair is not None:
+                key = dataclasses.replace(
+                    key, provenance={**key.provenance, "class_pair": class_pair}
+                )
             if ewe["refine_iterations"]:
                 key = _refined_key(victim, data, key, ewe, temperatures)
             yield key
@@ -211,6 +215,50 @@ def _watermark_ewe(data, source_data, config, seed, verbose, screen=None):
         verbose=verbose,
     )
     return victim, key, trigger_check
+
+
+def _class_pair(victim, data, config):
+    """EWE's automatic (source, target) pair and the record of how it was chosen.
+
+    The most similar pair by average cosine similarity (EWE sec. 4.2, step 1)
+    among those the clean victim does not confuse: its rate of predicting a
+    source training input as the target is at most `ewe.pair_max_confusion`.
+    """
+    max_confusion = config["ewe"]["pair_max_confusion"]
+    if not 0 <= max_confusion <= 1:
+        raise ValueError(
+            "`ewe.pair_max_confusion` must be a rate in [0, 1] (1: no bound). "
+            f"Received: pair_max_confusion={max_confusion}"
+        )
+    confusion = None
+    if max_confusion < 1:
+        predicted = np.argmax(
+            victim.predict(data.train.x, batch_size=1024, verbose=0), axis=-1
+        )
+        confusion = class_confusion(data.train.y, predicted, data.num_classes)
+    else:
+        max_confusion = None
+    source, target, similarity = select_class_pair(
+        data.train.x, data.train.y, data.num_classes, confusion, max_confusion
+    )
+    record = {
+        "rule": "highest average cosine similarity"
+        + ("" if confusion is None else " among pairs the clean victim confuses at most "
+           f"{100 * max_confusion:g}% of the time (training split)"),
+        "similarity": float(similarity[source, target]),
+        "max_confusion": max_confusion,
+        "confusion": None if confusion is None else float(confusion[source, target]),
+        "passed_over": [],
+    }
+    if confusion is not None:
+        for a, b in ordered_class_pairs(similarity):
+            if (a, b) == (source, target):
+                break
+            record["passed_over"].append(
+                {"source_class": a, "target_class": b,
+                 "similarity": float(similarity[a, b]), "confusion": float(confusion[a, b])}
+            )
+    return source, target, record
 
 
 def _refined_key(victim, data, key, ewe, temperatures):
@@ -577,6 +625,7 @@ def run_seed(
         "num_embed": int(len(key.embed_inputs)),
         "num_verify": int(len(key.verify_inputs)),
         "false_rate": key.false_rate,
+        "class_pair": key.provenance.get("class_pair"),
         "trigger_check": trigger_check,
         "models": models,
         "timings": {k: round(v, 1) for k, v in timings.items()},

@@ -210,6 +210,30 @@ def render_markdown(results):
                 + f" over {false_rate['num_inputs']} verification inputs: "
                 + "; ".join(false_rate["models"]) + ")."
             )
+        class_pair = seed_result.get("class_pair")
+        if class_pair:
+            lines.append("")
+            passed = class_pair.get("passed_over") or []
+            lines.append(
+                f"Class pair {seed_result['source_class']} -> {seed_result['target_class']}: "
+                f"{class_pair['rule']}; similarity {class_pair['similarity']:.3f}"
+                + (
+                    f", confused {100 * class_pair['confusion']:.1f}% of the time"
+                    if class_pair.get("confusion") is not None
+                    else ""
+                )
+                + (
+                    "; passed over: "
+                    + ", ".join(
+                        f"{p['source_class']} -> {p['target_class']} "
+                        f"({p['similarity']:.3f}, {100 * p['confusion']:.1f}%)"
+                        for p in passed
+                    )
+                    if passed
+                    else ""
+                )
+                + "."
+            )
         trigger_check = seed_result.get("trigger_check")
         if trigger_check:
             lines.append("")

@@ -3,7 +3,9 @@
 from kwm.watermarks.baseline import embed_baseline_watermark
 from kwm.watermarks.ewe import embed_ewe_watermark, ewe_trigger, ewe_triggers
 from kwm.watermarks.ewe_generation import (
+    class_confusion,
     class_similarity,
+    ordered_class_pairs,
     refine_watermarks,
     select_class_pair,
     snnl_input_gradient,

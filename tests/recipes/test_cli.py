@@ -8,7 +8,12 @@ import pytest
 
 from kwm import datasets, verify
 from kwm.recipes import fashion_mnist, load_recipe, mnist
-from kwm.watermarks import WatermarkKey, select_class_pair
+from kwm.watermarks import (
+    WatermarkKey,
+    class_similarity,
+    ordered_class_pairs,
+    select_class_pair,
+)
 
 
 @pytest.fixture(scope="module")
@@ -165,10 +170,18 @@ def test_quick_ewe_run_with_refined_watermarks(tmp_path):
     results = json.loads((output / "results.json").read_text())
     seed = results["seeds"][0]
     data = datasets.load("mnist", sources=("embedded",))
-    pair = select_class_pair(data.train.x, data.train.y, 10)[:2]
-    assert (seed["source_class"], seed["target_class"]) == pair  # by cosine similarity
     key = WatermarkKey.load(output / "seed-0" / "watermark_key.json",
                             expected_fingerprint=seed["key_fingerprint"])
+    # By cosine similarity, passing over pairs the clean victim confuses (> 1%).
+    pair, choice = (seed["source_class"], seed["target_class"]), seed["class_pair"]
+    passed = [(p["source_class"], p["target_class"]) for p in choice["passed_over"]]
+    order = ordered_class_pairs(class_similarity(data.train.x, data.train.y, 10))
+    assert order[: len(passed) + 1] == passed + [pair]
+    assert choice["confusion"] <= 0.01 < min([p["confusion"] for p in choice["passed_over"]] + [1])
+    if not passed:
+        assert pair == select_class_pair(data.train.x, data.train.y, 10)[:2]
+    assert key.provenance["class_pair"] == choice
+    assert f"Class pair {pair[0]} -> {pair[1]}" in (output / "report.md").read_text()
     assert key.method == "ewe" and key.params["ewe"]["refine_iterations"] == 1
     assert key.provenance["refined_on"] == "victim after clean training"
     # Refined watermarks differ from the plain triggered inputs by at most the steps taken.

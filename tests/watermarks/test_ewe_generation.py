@@ -4,7 +4,9 @@ import pytest
 
 from kwm.losses import soft_nearest_neighbour_loss
 from kwm.watermarks import (
+    class_confusion,
     class_similarity,
+    ordered_class_pairs,
     refine_watermarks,
     select_class_pair,
     snnl_input_gradient,
@@ -59,6 +61,38 @@ def test_class_pair_by_average_cosine_similarity():
     brute = (unit[y == 0] @ unit[y == 2].T).mean()
     assert similarity[0, 2] == pytest.approx(brute)
     np.testing.assert_allclose(class_similarity(x, y, 4), similarity.T)
+
+
+def test_class_pair_passes_over_pairs_the_clean_model_confuses():
+    rng = np.random.default_rng(0)
+    base = rng.random((4, 16))
+    base[3] = base[1] + 0.05 * rng.random(16)  # 1 and 3 most alike
+    base[2] = base[0] + 0.10 * rng.random(16)  # then 0 and 2
+    y = np.repeat(np.arange(4), 20)
+    x = base[y] + 0.3 * rng.random((80, 16))
+    similarity = class_similarity(x, y, 4)
+    order = ordered_class_pairs(similarity)
+    assert order[:2] == [(3, 1), (1, 3)] and set(order[2:4]) == {(2, 0), (0, 2)}
+    assert len(order) == 12 and len(set(order)) == 12
+    predicted = y.copy()
+    predicted[np.flatnonzero(y == 3)[:2]] = 1  # 3 -> 1: 2 of 20 (10%)
+    confusion = class_confusion(y, predicted, 4)
+    assert confusion[3, 1] == pytest.approx(0.1) and confusion[1, 3] == 0
+    np.testing.assert_allclose(confusion.sum(axis=1), 1.0)
+    # No bound, or a loose one: the most similar pair, larger index as source.
+    assert select_class_pair(x, y, 4)[:2] == (3, 1)
+    assert select_class_pair(x, y, 4, confusion, max_confusion=0.1)[:2] == (3, 1)
+    # 3 -> 1 refused: the same pair the other way round, which the model does not confuse.
+    assert select_class_pair(x, y, 4, confusion, max_confusion=0.05)[:2] == (1, 3)
+    predicted[np.flatnonzero(y == 1)[:3]] = 3  # 1 -> 3 too: the next pair
+    confusion = class_confusion(y, predicted, 4)
+    assert select_class_pair(x, y, 4, confusion, max_confusion=0.05)[:2] == order[2]
+    with pytest.raises(ValueError, match="Received: max_confusion=-1"):
+        select_class_pair(x, y, 4, confusion, max_confusion=-1)
+    with pytest.raises(ValueError, match="Received: confusion=None"):
+        select_class_pair(x, y, 4, max_confusion=0.05)
+    with pytest.raises(ValueError, match=r"Received: confusion.shape=\(3, 3\)"):
+        select_class_pair(x, y, 4, np.eye(3), max_confusion=0.05)
 
 
 def test_snnl_input_gradient_matches_finite_differences():
