@@ -161,7 +161,7 @@ def test_quick_ewe_run_with_refined_watermarks(tmp_path):
         '[experiment]\nname = "mnist_ewe_refined"\ndataset = "mnist"\nmethod = "ewe"\n'
         '[training]\nepochs = 1\nwatermark_epochs = 1\n'
         '[watermark]\nsource_class = -1\ntarget_class = -1\nnum_embed = 64\nnum_verify = 40\n'
-        '[ewe]\nrefine_iterations = 1\n'
+        '[ewe]\nrefine_iterations = 1\npair_max_confusion = 0.01\n'
         '[verification]\nwdr_draws = 20\n'
     )
     output = tmp_path / "run"
