@@ -6,13 +6,17 @@ Every recipe report names the published table rows it reproduces (`[paper.<table
 configuration). This groups the runs by table and dataset and prints, per watermarking method,
 kwm's mean ± std over seeds (named by the run's folder) with the paper's figures on the line
 below: protected (victim) task and watermark accuracy, stolen task and watermark accuracy, and
-the Wilcoxon watermark detection rate (WDR). A run on a stand-in dataset (CIFAR-10 for CIFAR-100) says so.
+the Wilcoxon watermark detection rate (WDR), and beside them the stolen copy's false watermark rate
+(in-distribution keys: how often the copy sends the source inputs *without* the trigger to the
+target; the tests claim on the difference, so a watermark accuracy means little without it). A
+run on a stand-in dataset (CIFAR-10 for CIFAR-100) says so.
 """
 
 import argparse
 import collections
 import json
 import os
+import statistics
 
 TABLES = {
     "feature_sharing_table2": "Feature sharing Table 2 (in-distribution watermarks)",
@@ -29,7 +33,7 @@ COLUMNS = (
 )
 HEADER = (
     "| method | | protected acc. % | protected watermark % | stolen acc. % "
-    "| stolen watermark % | WDR % |"
+    "| stolen watermark % | WDR % | stolen false rate % |"
 )
 
 
@@ -41,6 +45,15 @@ def _paper_cell(value):
     if not value:
         return "–"
     return f"{value[0]:.2f}" + (f" ± {value[1]:.2f}" if value[1] else "")
+
+
+def _false_rate_cell(seeds):
+    """The stolen copies' false watermark rate, mean ± std; "–" for out-of-distribution keys."""
+    rates = [s["models"]["stolen"]["verification"].get("reference_rate") for s in seeds]
+    if any(rate is None for rate in rates):
+        return "–"
+    std = statistics.stdev(rates) if len(rates) > 1 else 0.0
+    return _cell({"mean": statistics.fmean(rates), "std": std})
 
 
 def rows(results_paths):
@@ -61,8 +74,9 @@ def rows(results_paths):
                     "serving_temperature": config.get("serving", {}).get("temperature", 1.0),
                     "run": os.path.basename(os.path.dirname(os.path.abspath(path))),
                     "seeds": seeds,
-                    "kwm": [_cell(summary[model][metric]) for model, metric, _ in COLUMNS],
-                    "paper": [_paper_cell(paper.get(name)) for _, _, name in COLUMNS],
+                    "kwm": [_cell(summary[model][metric]) for model, metric, _ in COLUMNS]
+                    + [_false_rate_cell(results["seeds"])],
+                    "paper": [_paper_cell(paper.get(name)) for _, _, name in COLUMNS] + ["–"],
                     "reproduces": config["experiment"]["reproduces"],
                 }
             )
@@ -72,7 +86,7 @@ def rows(results_paths):
 def markdown(grouped):
     lines = []
     for (table, dataset), entries in sorted(grouped.items()):
-        lines += [f"### {TABLES[table]}: {dataset}", "", HEADER, "|---|---|---|---|---|---|---|"]
+        lines += [f"### {TABLES[table]}: {dataset}", "", HEADER, "|---|---|---|---|---|---|---|---|"]
         for entry in sorted(entries, key=lambda e: list(METHODS).index(e["method"])):
             name = METHODS.get(entry["method"], entry["method"])
             if entry["serving_temperature"] != 1.0:
