@@ -29,6 +29,7 @@ import keras
 from kwm import architectures, datasets, training
 from kwm.attacks import extract_model
 from kwm.export import serving_model
+from kwm.reports.provenance import code_provenance
 from kwm.verification import verify_ownership
 from kwm.watermarks import PatchTrigger, embed_feature_sharing_watermark, generate_key
 
@@ -112,7 +113,8 @@ def main(argv=None):
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w") as f:
-            json.dump({"args": vars(args), "rows": rows}, f, indent=1)
+            json.dump({"args": vars(args), "data": data.describe(),
+                       "provenance": code_provenance(), "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
