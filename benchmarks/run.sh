@@ -8,7 +8,7 @@
 # long acceptance tests (`pytest -m large`).
 # On 2 CPU cores: MNIST baseline ~5 min a seed, MNIST EWE ~5 min, MNIST feature sharing ~4 min
 # (in- and out-of-distribution), Fashion-MNIST baseline ~13 min, Fashion-MNIST EWE ~10 min (+ 10 min
-# of reference models), CIFAR-10 feature sharing ~25 min a seed (+ ~30 min of reference models);
+# of reference models), CIFAR-10 feature sharing ~20 min a seed (+ ~21 min of reference models);
 # then the attack matrix on MNIST (~8 min a seed and method), re-extraction from its victims
 # (~1.5 h) and Neural Cleanse on them (~30 min).
 set -euo pipefail
@@ -38,7 +38,9 @@ done
 python -m kwm.recipes.cifar10 --method feature_sharing --serving-temperature 4 --seeds "$SEEDS" \
   --data-source local --output benchmarks/results/cifar10_feature_sharing_served_t4 --overwrite \
   --verbose 2 "${REFS[@]}"
-# The baseline at the same temperature (CIFAR-10's row of Table 2), and a longer step 2 (seeds 1, 2).
+# The baseline at the same temperature (CIFAR-10's row of Table 2), and a longer step 2 (seeds 1, 2;
+# these probes ran when the recipe's step 2 was 4 epochs, the victims of
+# benchmarks/results/cifar10_feature_sharing_served_t4_step2_4ep/).
 python -m kwm.recipes.cifar10 --method baseline --serving-temperature 4 --seeds "$SEEDS" \
   --data-source local --output benchmarks/results/cifar10_baseline_served_t4 --overwrite \
   --verbose 2 "${REFS[@]}"
