@@ -53,6 +53,17 @@ python benchmarks/feature_sharing_head_probe.py --freeze-up-to features --waterm
 # Fashion-MNIST EWE served at T = 4: the T = 1 run's victims answering at 4 (no retraining).
 python benchmarks/reextraction.py benchmarks/results/fashion_mnist_ewe --serving-temperature 4 \
   --output benchmarks/results/fashion_mnist_ewe/served_t4.json
+# Fashion-MNIST EWE with a longer and a shorter watermark phase (10 and 2 epochs, the thief held at
+# 10; README, "A longer watermark phase lowers transfer"): the recipe each run used is kept beside
+# its report, copied out first because --overwrite empties the folder.
+for epochs in 10 2; do
+  out=benchmarks/results/fashion_mnist_ewe_watermark_epochs_$epochs
+  config=$(mktemp --suffix .toml)
+  cp "$out/recipe.toml" "$config"
+  python -m kwm.recipes.fashion_mnist --method ewe --config "$config" --seeds "$SEEDS" \
+    --data-source local --output "$out" --overwrite --verbose 2 "${REFS[@]}"
+  cp "$config" "$out/recipe.toml"
+done
 # The same comparison at T = 4 for MNIST EWE and the Fashion-MNIST baseline (the same victims).
 python benchmarks/reextraction.py benchmarks/results/mnist_ewe --serving-temperature 4 \
   --output benchmarks/results/mnist_ewe/served_t4.json

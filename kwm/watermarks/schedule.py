@@ -45,6 +45,11 @@ def watermark_schedule(
     Returns:
         `(dataset, steps_per_epoch)`: an infinite `tf.data.Dataset` of
         batches and the number of steps that covers the task data once.
+        An epoch of `steps_per_epoch` is the task data plus one watermark
+        batch per `ratio` task batches. EWE's reference code counts its
+        watermark epochs (`w_epochs`) in watermark batches instead: as many
+        as the task data has batches, each after `ratio` task batches, so
+        one of its epochs is `ratio` epochs here.
 
     Examples:
 
