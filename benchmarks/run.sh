@@ -54,7 +54,7 @@ python benchmarks/feature_sharing_head_probe.py --freeze-up-to features --waterm
 python benchmarks/reextraction.py benchmarks/results/fashion_mnist_ewe --serving-temperature 4 \
   --output benchmarks/results/fashion_mnist_ewe/served_t4.json
 # Fashion-MNIST EWE with a longer and a shorter watermark phase (10 and 2 epochs, the thief held at
-# 10; README, "A longer watermark phase lowers transfer"): the recipe each run used is kept beside
+# 10; README, "The watermark phase's length"): the recipe each run used is kept beside
 # its report, copied out first because --overwrite empties the folder.
 for epochs in 10 2; do
   out=benchmarks/results/fashion_mnist_ewe_watermark_epochs_$epochs
