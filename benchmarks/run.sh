@@ -56,11 +56,13 @@ python benchmarks/reextraction.py benchmarks/results/fashion_mnist_ewe --serving
 # Fashion-MNIST EWE with a longer and a shorter watermark phase (10 and 2 epochs, the thief held at
 # 10; README, "The watermark phase's length"): the recipe each run used is kept beside
 # its report, copied out first because --overwrite empties the folder.
-for epochs in 10 2; do
-  out=benchmarks/results/fashion_mnist_ewe_watermark_epochs_$epochs
+# MNIST EWE with the 2-epoch phase too.
+for run in fashion_mnist:10 fashion_mnist:2 mnist:2; do
+  IFS=: read -r dataset epochs <<< "$run"
+  out=benchmarks/results/${dataset}_ewe_watermark_epochs_$epochs
   config=$(mktemp --suffix .toml)
   cp "$out/recipe.toml" "$config"
-  python -m kwm.recipes.fashion_mnist --method ewe --config "$config" --seeds "$SEEDS" \
+  python -m kwm.recipes."$dataset" --method ewe --config "$config" --seeds "$SEEDS" \
     --data-source local --output "$out" --overwrite --verbose 2 "${REFS[@]}"
   cp "$config" "$out/recipe.toml"
 done
