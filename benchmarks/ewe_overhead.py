@@ -34,7 +34,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--clean-epochs", type=int, default=5, help="victim: plain epochs first")
-    parser.add_argument("--watermark-epochs", type=int, default=5, help="victim: then EWE epochs")
+    parser.add_argument("--watermark-epochs", type=int, default=2, help="victim: then EWE epochs")
     parser.add_argument("--layers", nargs="+", default=["relu1", "relu2", "relu3"])
     args = parser.parse_args()
     data = kwm.datasets.load(args.dataset)
