@@ -12,7 +12,7 @@ import os
 import sys
 
 from kwm.prediction_api import InvalidPredictionError
-from kwm.verification import TESTS, verify_ownership
+from kwm.verification import DECISION_RULE, TESTS, verify_ownership
 from kwm.watermarks import KeyIntegrityError, WatermarkKey
 
 
@@ -20,6 +20,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m kwm.verify",
         description="Test whether a suspect model carries a kwm watermark.",
+        epilog=DECISION_RULE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--key", required=True, help="watermark key JSON file")
     parser.add_argument(
@@ -29,10 +31,18 @@ def main(argv=None):
         "--fingerprint", help="fingerprint committed to when the model was released"
     )
     parser.add_argument("--tests", nargs="+", default=list(TESTS), choices=TESTS)
-    parser.add_argument("--decision-test", default="wilcoxon", choices=TESTS)
+    parser.add_argument(
+        "--decision-test", default="wilcoxon", choices=TESTS,
+        help="the one test whose rejection claims ownership; the others are reported as "
+        "evidence (default: wilcoxon)",
+    )
     parser.add_argument("--significance", type=float, default=0.05)
     parser.add_argument("--alpha-certainty", type=float, default=0.3)
-    parser.add_argument("--t-test-margin", type=float, default=0.1)
+    parser.add_argument(
+        "--t-test-margin", type=float, default=0.1,
+        help="the T-test's margin over the false watermark rate (EWE's 10%%); the trigger "
+        "effect calibrated into the key is added to it",
+    )
     parser.add_argument(
         "--false-rate", type=float, default=None,
         help="keys without trigger-free references (out-of-distribution) only: the target rate "
@@ -63,11 +73,6 @@ def main(argv=None):
         return 2
     print(f"key sha256:{report.key_fingerprint}")
     print(report.summary())
-    print(
-        "VERDICT: ownership "
-        + ("CLAIMED" if report.claimed else "not claimed")
-        + f" by the {args.decision_test} test"
-    )
     if args.output:
         directory = os.path.dirname(os.path.abspath(args.output))
         os.makedirs(directory, exist_ok=True)

@@ -4,6 +4,7 @@ import inspect
 
 from kwm.architectures.cnn8 import cnn8
 from kwm.architectures.ewe_cnn import EWE_CNN_ENTANGLED_LAYERS, ewe_cnn
+from kwm.architectures.reference_panel import bn_cnn, lenet, mlp
 from kwm.architectures.resnet import resnet, resnet8, resnet18, resnet20
 
 _BUILDERS = {
@@ -12,6 +13,9 @@ _BUILDERS = {
     "resnet8": resnet8,
     "resnet20": resnet20,
     "resnet18": resnet18,
+    "mlp": mlp,
+    "lenet": lenet,
+    "bn_cnn": bn_cnn,
 }
 
 

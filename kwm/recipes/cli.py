@@ -215,16 +215,20 @@ def run(dataset, argv=None, methods=("baseline",)):
         print(f"error: {e}\nNothing was written.", file=sys.stderr)
         return EXIT_BAD_INPUT
     log(f"report: {os.path.join(output, 'report.md')}")
+    decision = config["verification"]["decision_test"]
     for name, entry in summary.items():
-        claims = ", ".join(
+        evidence = ", ".join(
             f"{test} {sum(entry[f'{test}_claimed'])}/{len(seeds)}"
             for test in config["verification"]["tests"]
+            if test != decision
         )
         log(
             f"{name}: accuracy {100 * entry['accuracy']['mean']:.2f} ± "
             f"{100 * entry['accuracy']['std']:.2f}%, watermark accuracy "
             f"{100 * entry['watermark_accuracy']['mean']:.2f} ± "
-            f"{100 * entry['watermark_accuracy']['std']:.2f}%, claimed: {claims}"
+            f"{100 * entry['watermark_accuracy']['std']:.2f}%, OWNERSHIP CLAIMED "
+            f"{sum(entry[f'{decision}_claimed'])}/{len(seeds)} (decision: {decision})"
+            + (f"; evidence, H0 rejected: {evidence}" if evidence else "")
         )
     if any(independent):
         print(

@@ -112,15 +112,18 @@ DEFAULTS = {
         "t_test_margin": 0.1,
         "wdr_draws": 200,
         "wdr_fraction": 0.1,
-        # Out-of-distribution keys only: models the owner trains on the task without
-        # the watermark to measure the false watermark rate (`calibrate_false_rate`).
-        "reference_models": 3,
-        # ... and the largest rate one of them may show for the key to be used.
+        # The owner's reference models, trained on the task without the watermark: the false
+        # watermark rate of out-of-distribution keys (`calibrate_false_rate`) and the trigger
+        # effect of in-distribution ones (`calibrate_trigger_effect`). They cycle through
+        # `reference_architectures` ("": the victim's), since an independent party may train
+        # any architecture and a trigger can move one family and not another.
+        "reference_models": 4,
+        "reference_architectures": ["", "mlp", "lenet", "bn_cnn"],
+        # Out-of-distribution keys: the largest rate one of them may show for the key to be used.
         "max_false_rate": 0.1,
-        # In-distribution keys: refuse a trigger that moves those reference models towards
-        # the target by more than `max_trigger_effect` on its own (`check_trigger_effect`):
-        # half the T-test's margin, since models differ (Fashion-MNIST EWE: a key that moved
-        # 3 reference models by at most 5.5 points moved an independent model by 13).
+        # In-distribution keys: refuse a trigger that moves any reference model towards the
+        # target by more than `max_trigger_effect` on its own (the next SNNL position or corner
+        # is tried instead), and add the largest effect measured to the T-test's margin.
         "check_trigger": True,
         "max_trigger_effect": 0.05,
     },

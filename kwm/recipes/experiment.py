@@ -118,9 +118,19 @@ def _watermark_feature_sharing(data, source_data, config, seed, verbose, screen=
 def _watermark_two_phase(embed, options, data, source_data, config, seed, verbose, screen):
     """Clean training, then fine-tuning on task + watermarks (baseline, feature sharing)."""
     train, wm = config["training"], config["watermark"]
-    trigger = PatchTrigger(**wm["trigger"]) if wm["trigger"] else None
+    triggers = [PatchTrigger(**wm["trigger"])] if wm["trigger"] else [None]
+    if screen is not None and wm["trigger"] and isinstance(wm["trigger"]["position"], str):
+        # The configured corner first; the other corners in reserve for the trigger check.
+        triggers += [
+            PatchTrigger(**{**wm["trigger"], "position": corner})
+            for corner in PatchTrigger.CORNERS
+            if corner != wm["trigger"]["position"]
+        ]
     key, trigger_check = _screened_key(
-        [_key(data, source_data, config, seed, wm["source_class"], wm["target_class"], trigger)],
+        (
+            _key(data, source_data, config, seed, wm["source_class"], wm["target_class"], t)
+            for t in triggers
+        ),
         screen,
         config["verification"]["max_trigger_effect"],
     )
@@ -394,8 +404,9 @@ def _evaluate(name, model, data, key, config, seed):
     }
 
 
-def _train_plain(config, data, seed, verbose):
-    model = _build(config, data, seed)
+def _train_plain(config, data, seed, verbose, model_config=None):
+    """A model of the recipe's (or `model_config`'s) architecture trained on the task only."""
+    model = _build(config if model_config is None else {"model": model_config}, data, seed)
     training.train_classifier(
         model,
         data.train.x,
@@ -409,9 +420,39 @@ def _train_plain(config, data, seed, verbose):
     return model
 
 
+def reference_model_configs(config):
+    """The `[model]` table of each of the owner's reference models, in order.
+
+    `verification.reference_models` models cycle through
+    `verification.reference_architectures` ("" is the victim's own
+    architecture, with the recipe's options); other architectures are built
+    with their defaults.
+    """
+    panel = config["verification"]["reference_architectures"]
+    count = config["verification"]["reference_models"]
+    if not panel:
+        raise ValueError(
+            "`verification.reference_architectures` needs at least one entry (\"\": the "
+            f"victim's). Received: reference_architectures={panel}"
+        )
+    unknown = [a for a in panel if a and a not in architectures.available_architectures()]
+    if unknown:
+        raise ValueError(
+            f"Unknown reference architecture. Known: {architectures.available_architectures()}. "
+            f"Received: reference_architectures={panel}"
+        )
+    victim = config["model"]
+    return [
+        victim
+        if panel[i % len(panel)] in ("", victim["architecture"])
+        else {"architecture": panel[i % len(panel)], "dropout": 0.0, "options": {}}
+        for i in range(count)
+    ]
+
+
 def _reference_models(config, data, cache, verbose, log):
     """The owner's models trained on the task without the watermark, and their descriptions."""
-    count = config["verification"]["reference_models"]
+    model_configs = reference_model_configs(config)
     epochs = _total_epochs(config)
     training = {
         "epochs": epochs,
@@ -419,21 +460,24 @@ def _reference_models(config, data, cache, verbose, log):
         "learning_rate": config["training"]["learning_rate"],
     }
     models, names = [], []
-    for i in range(count):
+    for i, model_config in enumerate(model_configs):
         seed = REFERENCE_SEED + i
         identity = reference_identity(
-            config["model"], training, data, seed, data_digest=cache.data_digest(data)
+            model_config, training, data, seed, data_digest=cache.data_digest(data)
         )
+        architecture = model_config["architecture"]
 
-        def train(i=i, seed=seed):
-            log(f"training reference model {i + 1}/{count} (seed {seed}, no watermark)")
-            return _train_plain(config, data, seed, verbose)
+        def train(i=i, seed=seed, model_config=model_config):
+            log(
+                f"training reference model {i + 1}/{len(model_configs)} "
+                f"({model_config['architecture']}, seed {seed}, no watermark)"
+            )
+            return _train_plain(config, data, seed, verbose, model_config)
 
         model, record = cache.get(identity, train, log)
         models.append(model)
         names.append(
-            f"{config['model']['architecture']} seed {seed}, {epochs} epochs on the task "
-            "without the watermark"
+            f"{architecture} seed {seed}, {epochs} epochs on the task without the watermark"
             + (
                 f" (loaded from {record['file']}, sha256 {record['file_sha256'][:16]})"
                 if record["source"] == "cache"
@@ -537,6 +581,11 @@ def run_seed(
     timings["victim_training_s"] = (
         time.perf_counter() - start - timings.get("trigger_check_s", 0.0)
     )
+    if trigger_check is not None:
+        # Committed to with the key: the T-test's margin grows by the largest effect.
+        key = dataclasses.replace(
+            key, trigger_effect={k: v for k, v in trigger_check.items() if k != "refused"}
+        )
     if key.reference_inputs is None:
         start = time.perf_counter()
         key = _calibrated_key(config, data, key, cache, verbose, log)

@@ -27,6 +27,11 @@ def _p_value(p):
     return "< 1e-300" if p == 0 else f"{p:.3g}"  # below float64's range
 
 
+def _role(test, decision):
+    """The column heading of a test's counts: claims for the decision test, else evidence."""
+    return "claimed (decision)" if test == decision else "H0 rejected (evidence)"
+
+
 def _p(stat):
     values = stat["values"]
     if len(values) == 1:
@@ -46,7 +51,7 @@ def _attack_lines(attack_summary, tests, decision):
     ]
     header = ["attack", "setting", "task accuracy %", "watermark accuracy %"]
     for test in tests:
-        header += [f"{_TEST_NAMES[test]} p", f"{_TEST_NAMES[test]} claimed"]
+        header += [f"{_TEST_NAMES[test]} p", f"{_TEST_NAMES[test]} {_role(test, decision)}"]
     header.append("Neural Cleanse anomaly index (flagged)")
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
@@ -153,7 +158,9 @@ def render_markdown(results):
     header = ["model", "task accuracy %", "watermark accuracy %"]
     for test in tests:
         name = _TEST_NAMES[test]
-        header += [f"{name} p", f"{name} claimed", f"{name} WDR %", f"{name} query cost"]
+        header += [
+            f"{name} p", f"{name} {_role(test, decision)}", f"{name} WDR %", f"{name} query cost"
+        ]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for model, entry in summary.items():
@@ -166,7 +173,20 @@ def render_markdown(results):
                 _cost(entry[f"{test}_query_cost"]),
             ]
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", f"The decision test is **{_TEST_NAMES[decision]}**.", ""]
+    lines += [
+        "",
+        f"The decision test is **{_TEST_NAMES[decision]}**: a model is claimed when it rejects "
+        "its null hypothesis; the other tests are evidence (H0 rejected or kept), never a claim "
+        "on their own."
+        + (
+            f" The T-test's margin adds to EWE's {config['verification']['t_test_margin']:g} the "
+            "largest trigger effect of the owner's reference models (per key, in "
+            "`trigger_check`)."
+            if "t_test" in tests
+            else ""
+        ),
+        "",
+    ]
 
     rows = paper_rows(results)
     if rows:

@@ -4,10 +4,12 @@ from kwm.verification.accuracy import task_accuracy, watermark_accuracy
 from kwm.verification.detection_rate import detection_rate, query_cost
 from kwm.verification.false_rate import (
     calibrate_false_rate,
+    calibrate_trigger_effect,
     check_trigger_effect,
     measure_trigger_effect,
 )
 from kwm.verification.ownership import (
+    DECISION_RULE,
     TESTS,
     OwnershipReport,
     Verdict,

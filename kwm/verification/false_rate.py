@@ -225,3 +225,50 @@ def check_trigger_effect(key, reference_models, names=None, max_effect=0.05):
             f"untriggered rates={effect['untriggered_rates']}"
         )
     return {**effect, "max_allowed": float(max_effect)}
+
+
+def calibrate_trigger_effect(key, reference_models, names=None, max_effect=0.05):
+    """Measures an in-distribution key's trigger effect and commits it to the key.
+
+    The in-distribution counterpart of `calibrate_false_rate`. The T-test
+    compares a suspect's target rate on the triggered inputs with its own
+    rate on the same inputs without the trigger, and demands a margin (EWE's
+    10%). A trigger can move models trained without the watermark by
+    itself, and by how much depends on their family: on Fashion-MNIST a
+    LeNet-style CNN (tanh, average pooling) moved by 20 points on a key that
+    moved three EWE CNNs by at most 5, and the fixed 10% margin let the
+    T-test accuse it. So the owner measures the effect on reference models
+    of *several* architectures (`kwm.architectures`: the victim's, an MLP,
+    a LeNet-style CNN, a batch-norm CNN), refuses the key if any of them
+    moves by more than `max_effect` (`check_trigger_effect`), and records
+    the effects in the key: `verify_ownership` then tests against the
+    T-test margin *plus* the largest effect seen, so a suspect must exceed
+    what the trigger alone does to any reference model by the full margin.
+
+    Args:
+        key: WatermarkKey with `reference_inputs` (in-distribution).
+        reference_models: sequence of anything `PredictionAPI` accepts,
+            trained on the task without the watermark (at least 3; of
+            several architectures).
+        names: sequence of str or None. How the models are described.
+        max_effect: float. The largest trigger effect allowed.
+
+    Returns:
+        The key with `trigger_effect` set; its fingerprint changes
+        accordingly, so calibrate before the key is saved and committed to.
+
+    Examples:
+
+    >>> import numpy as np, kwm
+    >>> key = kwm.watermarks.WatermarkKey("ewe", "toy", 2, target_class=1,
+    ...     source_class=0, source_dataset="toy", trigger=None, seed=0,
+    ...     embed_inputs=np.ones((4, 3)), verify_inputs=np.ones((20, 3)),
+    ...     reference_inputs=np.zeros((20, 3)))
+    >>> def sways(k):  # sends k triggered inputs to the target
+    ...     return lambda x: np.eye(2)[((np.arange(len(x)) < k) & (x[:, 0] > 0.5)).astype(int)]
+    >>> key = kwm.verification.calibrate_trigger_effect(key, [sways(0), sways(0), sways(1)])
+    >>> key.trigger_effect["value"], key.trigger_effect["effects"]
+    (0.05, [0.0, 0.0, 0.05])
+    """
+    effect = check_trigger_effect(key, reference_models, names, max_effect=max_effect)
+    return dataclasses.replace(key, trigger_effect=effect)

@@ -12,6 +12,23 @@ from kwm.verification.detection_rate import detection_rate, query_cost
 TESTS = ("t_test", "wilcoxon")
 MIN_WDR_SUBSET = 10
 
+DECISION_RULE = """\
+kwm claims ownership of a suspect if and only if its decision test (one
+test, named in the recipe or with `decision_test`; the Wilcoxon test with
+alpha-certainty by default) rejects its null hypothesis at the significance
+level on all of the key's verification inputs. Every other test is
+evidence: it is reported with its statistic and p-value as "H0 rejected"
+or "H0 kept", never as a claim. Both tests are calibrated so that models
+without the watermark do not reject them: the T-test's margin is EWE's 10%
+plus the largest trigger effect the owner measured on reference models of
+several architectures (in-distribution keys), or its null rate is the
+largest false rate of those models (out-of-distribution keys)."""
+
+_TEST_TITLES = {
+    "t_test": "EWE two-sample T-test",
+    "wilcoxon": "Wilcoxon signed-rank test with alpha-certainty",
+}
+
 _HYPOTHESES = {
     "t_test": (
         "EWE two-sample T-test (Welch, one-sided, Agresti-Caffo adjusted) on "
@@ -34,7 +51,9 @@ class Verdict:
         statistic: float. Test statistic.
         p_value: float. One-sided p-value.
         significance: float. Level at which H0 is rejected.
-        claimed: bool. Whether H0 was rejected (ownership claimed).
+        claimed: bool. Whether H0 was rejected. A rejection is evidence;
+            ownership is claimed only by the decision test of an
+            `OwnershipReport` (`DECISION_RULE`).
         num_queries: int. Queries made to the suspect for this test.
         key_fingerprint: str. SHA-256 fingerprint of the key used.
         details: dict. Rates and sample sizes behind the statistic.
@@ -53,14 +72,17 @@ class Verdict:
     def to_dict(self):
         return dataclasses.asdict(self)
 
-    def __str__(self):
-        outcome = "OWNERSHIP CLAIMED" if self.claimed else "not claimed"
-        relation = "<=" if self.claimed else ">"
+    @property
+    def p_value_text(self):
         # A p-value of 0 is one below float64's range, not an impossibility.
-        p_value = "p<1e-300" if self.p_value == 0 else f"p={self.p_value:.3g}"
+        return "p<1e-300" if self.p_value == 0 else f"p={self.p_value:.3g}"
+
+    def __str__(self):
+        outcome = "H0 rejected" if self.claimed else "H0 kept"
+        relation = "<=" if self.claimed else ">"
         return (
             f"{outcome}: {self.hypothesis}; statistic={self.statistic:.4g}, "
-            f"{p_value} {relation} {self.significance} with "
+            f"{self.p_value_text} {relation} {self.significance} with "
             f"{self.num_queries} queries; key sha256:{self.key_fingerprint[:16]}"
         )
 
@@ -106,7 +128,19 @@ class OwnershipReport:
         out["claimed"] = self.claimed
         return out
 
+    def verdict_line(self):
+        """One line: the claim (or not), the decision test, its p-value, queries and key."""
+        verdict = self.verdicts[self.decision_test]
+        return (
+            ("VERDICT: OWNERSHIP CLAIMED" if self.claimed else "VERDICT: ownership not claimed")
+            + f" by kwm's decision rule, the {_TEST_TITLES[self.decision_test]} "
+            f"({verdict.p_value_text} {'<=' if verdict.claimed else '>'} "
+            f"{verdict.significance}, {verdict.num_queries} queries, "
+            f"key sha256:{self.key_fingerprint[:16]})"
+        )
+
     def summary(self):
+        """The rates, every test (decision first, then evidence) and the verdict line."""
         lines = [
             f"Suspect {self.suspect}: watermark accuracy "
             f"{100 * self.watermark_accuracy:.2f}%"
@@ -116,11 +150,14 @@ class OwnershipReport:
                 else ""
             )
         ]
-        for name, verdict in self.verdicts.items():
+        order = [self.decision_test] + [t for t in self.verdicts if t != self.decision_test]
+        for name in order:
+            role = "decision" if name == self.decision_test else "evidence"
             lines.append(
-                f"  {verdict}; WDR {100 * self.detection_rates[name]:.1f}% "
-                f"(subsets of {self.wdr_subset_size})"
+                f"  [{role}] {self.verdicts[name]}; WDR "
+                f"{100 * self.detection_rates[name]:.1f}% (subsets of {self.wdr_subset_size})"
             )
+        lines.append("  " + self.verdict_line())
         return "\n".join(lines)
 
 
@@ -159,7 +196,11 @@ def verify_ownership(
         alpha_certainty: float. Margin of the Wilcoxon test (0.3 in the
             feature-sharing paper).
         t_test_margin: float. Margin of the T-test over the false watermark
-            rate (EWE's conservative 10% bound; see `watermark_t_test`).
+            rate (EWE's conservative 10% bound; see `watermark_t_test`). For
+            a key with a calibrated `trigger_effect`, the largest effect the
+            owner measured on reference models is added to it (a positive
+            one): what the trigger alone does to a model without the
+            watermark is not evidence.
         wdr_draws: int. Random subsets for the WDR (200 in the paper).
         wdr_fraction: float. Fraction of the verification set per subset
             (at least `MIN_WDR_SUBSET` inputs).
@@ -226,6 +267,17 @@ def verify_ownership(
     temperature = float(temperature)
     if not temperature > 0:
         raise ValueError(f"`temperature` must be positive. Received: temperature={temperature}")
+    if not 0.0 <= t_test_margin < 1.0:
+        raise ValueError(
+            f"`t_test_margin` must lie in [0, 1). Received: t_test_margin={t_test_margin}"
+        )
+    margin_source = "EWE's bound"
+    if key.trigger_effect is not None and key.trigger_effect["value"] > 0:
+        t_test_margin = round(t_test_margin + key.trigger_effect["value"], 12)
+        margin_source = (
+            f"EWE's bound + largest trigger effect of the key's {len(key.trigger_effect['effects'])}"
+            " reference models"
+        )
     api = as_prediction_api(suspect, num_classes=key.num_classes, name=name)
     fingerprint = key.fingerprint
     before = api.num_queries
@@ -269,7 +321,10 @@ def verify_ownership(
         statistic, p_value, details = run(test, everything)
         verdicts[test] = Verdict(
             test=test,
-            hypothesis=_HYPOTHESES[test].format(margin=t_test_margin, alpha=alpha_certainty)
+            hypothesis=_HYPOTHESES[test].format(
+                margin=f"{t_test_margin:.3g}", alpha=alpha_certainty
+            )
+            + (f" ({margin_source})" if test == "t_test" else "")
             + (
                 f" on probabilities re-tempered by 1/{temperature:g}"
                 if test == "wilcoxon" and temperature != 1.0

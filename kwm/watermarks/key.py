@@ -105,6 +105,14 @@ class WatermarkKey:
             `kwm.verification.calibrate_false_rate` (`{"value": ..., "rates":
             [...], ...}`). Part of the fingerprint, so the null rate a claim
             is tested against is committed to with the key.
+        trigger_effect: dict or None. For keys with `reference_inputs` only:
+            how far the trigger alone moves models trained *without* the
+            watermark towards the target (target rate with the trigger minus
+            without it), as measured by the owner with
+            `kwm.verification.calibrate_trigger_effect` on reference models
+            of several architectures (`{"value": largest, "effects": [...],
+            ...}`). The T-test's margin grows by it (`verify_ownership`).
+            Part of the fingerprint.
         provenance: dict. Where the sources came from (dataset provenance,
             source indices), so the inputs can be regenerated.
 
@@ -136,6 +144,7 @@ class WatermarkKey:
     params: dict = dataclasses.field(default_factory=dict)
     provenance: dict = dataclasses.field(default_factory=dict)
     false_rate: Optional[dict] = None
+    trigger_effect: Optional[dict] = None
 
     def __post_init__(self):
         if not 0 <= self.target_class < self.num_classes:
@@ -170,6 +179,22 @@ class WatermarkKey:
                     f"Received: false_rate={self.false_rate}"
                 )
 
+        if self.trigger_effect is not None:
+            if self.reference_inputs is None:
+                raise ValueError(
+                    "`trigger_effect` is measured against trigger-free `reference_inputs`; "
+                    "this key has none (use `false_rate`). "
+                    f"Received: trigger_effect={self.trigger_effect}"
+                )
+            value = (
+                self.trigger_effect.get("value") if isinstance(self.trigger_effect, dict) else None
+            )
+            if not isinstance(value, (int, float)) or not -1.0 <= value <= 1.0:
+                raise ValueError(
+                    "`trigger_effect` must be a dict whose 'value' lies in [-1, 1]. "
+                    f"Received: trigger_effect={self.trigger_effect}"
+                )
+
     @property
     def in_distribution(self):
         return self.source_dataset == self.dataset
@@ -192,6 +217,8 @@ class WatermarkKey:
             # Only when set, so that keys saved before the field existed keep
             # their fingerprints.
             payload["false_rate"] = self.false_rate
+        if self.trigger_effect is not None:
+            payload["trigger_effect"] = self.trigger_effect
         for name in _ARRAY_FIELDS:
             value = getattr(self, name)
             payload[name] = None if value is None else _encode_array(value)

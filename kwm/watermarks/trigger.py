@@ -34,6 +34,9 @@ class PatchTrigger:
     9.0
     """
 
+    # The named positions, in the order an owner tries them.
+    CORNERS = _CORNERS
+
     def __init__(self, size=(3, 3), value=1.0, position="bottom_right", margin=1):
         size = tuple(int(s) for s in size)
         if len(size) != 2 or min(size) < 1:

@@ -47,10 +47,14 @@ def test_quick_run_writes_a_complete_report(quick_run):
                 assert 0.0 <= verdict["p_value"] <= 1.0
         assert seed["models"]["stolen"]["extraction"]["through"] == "SavedModel"
         assert seed["models"]["stolen"]["extraction"]["num_queries"] == 8000
-        # The in-distribution key was checked on the 3 reference models before it was trained in.
+        # The in-distribution key was checked on 4 reference models of 4 architectures before
+        # it was trained in, and the check is committed to with the key.
         check = seed["trigger_check"]
-        assert len(check["effects"]) == 3 and check["value"] == max(check["effects"]) <= 0.1
-        assert check["refused"] == [] and seed["timings"]["trigger_check_s"] >= 0
+        assert len(check["effects"]) == 4 and check["value"] == max(check["effects"]) <= 0.05
+        assert [m.split()[0] for m in check["models"]] == ["ewe_cnn", "mlp", "lenet", "bn_cnn"]
+        assert seed["timings"]["trigger_check_s"] >= 0
+        key = WatermarkKey.load(quick_run / f"seed-{seed['seed']}" / "watermark_key.json")
+        assert key.trigger_effect == {k: v for k, v in check.items() if k != "refused"}
     # The first seed's check includes training the reference models (later seeds reuse them).
     assert results["seeds"][0]["timings"]["trigger_check_s"] > 0
     report = (quick_run / "report.md").read_text()
@@ -72,7 +76,8 @@ def test_replaying_a_claim_with_kwm_verify(quick_run, capsys, tmp_path):
                         "--suspect", str(seed / "victim_savedmodel"), "--output", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "VERDICT: ownership CLAIMED" in printed and "key sha256:" in printed
+    assert "VERDICT: OWNERSHIP CLAIMED by kwm's decision rule, the Wilcoxon" in printed
+    assert printed.count("OWNERSHIP CLAIMED") == 1 and "key sha256:" in printed
     assert json.loads(out.read_text())["claimed"] is True
 
 

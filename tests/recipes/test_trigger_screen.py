@@ -118,3 +118,39 @@ def test_the_victim_does_not_depend_on_what_the_screen_trains(ewe_quick):
         weights.append(victim.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_fixed_trigger_moves_to_the_next_corner_when_refused():
+    config = load_recipe(
+        "mnist_baseline", quick=True, overrides={"watermark": {"num_embed": 64}}
+    )
+    data = datasets.load("mnist", sources=("embedded",))
+    seen = []
+
+    def screen(key):  # refuses the configured corner
+        seen.append(key.trigger.position)
+        value = 0.3 if len(seen) == 1 else 0.0
+        return {"value": value, "effects": [value] * 4}
+
+    _, key, check = experiment._watermark_baseline(data, None, config, 0, 0, screen=screen)
+    configured = PatchTrigger(**config["watermark"]["trigger"]).resolve(data.input_shape)
+    assert seen[0] == configured.position and len(seen) == 2
+    assert key.trigger.position == seen[1] != seen[0]
+    assert [c["value"] for c in check["refused"]] == [0.3]
+
+
+def test_reference_models_span_several_architectures():
+    config = load_recipe("mnist_ewe")
+    configs = experiment.reference_model_configs(config)
+    assert [c["architecture"] for c in configs] == ["ewe_cnn", "mlp", "lenet", "bn_cnn"]
+    assert configs[0] is config["model"]  # the victim's architecture keeps its options
+    config["verification"]["reference_models"] = 6
+    assert [c["architecture"] for c in experiment.reference_model_configs(config)][4:] == [
+        "ewe_cnn", "mlp"
+    ]
+    config["verification"]["reference_architectures"] = ["", "vgg"]
+    with pytest.raises(ValueError, match=r"Unknown reference architecture.*Received: .*'vgg'"):
+        experiment.reference_model_configs(config)
+    config["verification"]["reference_architectures"] = []
+    with pytest.raises(ValueError, match="at least one entry"):
+        experiment.reference_model_configs(config)

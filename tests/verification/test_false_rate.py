@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from kwm import WatermarkKey, verify_ownership
-from kwm.verification import calibrate_false_rate, check_trigger_effect
+from kwm.verification import calibrate_false_rate, calibrate_trigger_effect, check_trigger_effect
 
 
 def _ood_key(n=60):
@@ -140,3 +140,58 @@ def test_a_trigger_that_moves_models_without_the_watermark_is_refused():
         check_trigger_effect(_ood_key(), [_trigger_moves(0.0)] * 3)
     with pytest.raises(ValueError, match="Received: 2 reference models"):
         check_trigger_effect(key, [_trigger_moves(0.0)] * 2)
+
+
+def _stolen(x):
+    out = np.full((len(x), 3), 0.05, "float32")
+    triggered = x[:, 0] == 1.0
+    out[triggered, 2] = 0.9
+    out[~triggered, 0] = 0.9
+    return out
+
+
+def test_an_innocent_of_another_architecture_is_claimed_by_no_test(tmp_path):
+    """The T-test accused a LeNet-style model that the trigger alone moved by 20 points."""
+    key = _id_key(200)
+    lenet_like = _trigger_moves(0.20, base=0.115)  # 31.5% against 11.5%, as measured
+    # The bug: the fixed 10% margin lets the T-test reject on such a model.
+    assert verify_ownership(lenet_like, key, wdr_draws=10).verdicts["t_test"].claimed
+    # Reference models of the victim's architecture alone let that key through...
+    victims_family = [_trigger_moves(e, 0.1) for e in (0.0, 0.02, 0.05)]
+    assert calibrate_trigger_effect(key, victims_family).trigger_effect["value"] == 0.05
+    # ...a panel with a model of that family refuses it (the recipe tries the next position).
+    with pytest.raises(ValueError, match=r"up to 20\.0 points more"):
+        calibrate_trigger_effect(key, victims_family + [_trigger_moves(0.20, 0.1)])
+
+    # A key the panel accepts carries its largest effect, committed to with the key...
+    panel = [_trigger_moves(e, 0.1) for e in (0.0, 0.03, 0.05, 0.02)]
+    calibrated = calibrate_trigger_effect(key, panel, names=["cnn", "mlp", "lenet", "bn"])
+    assert calibrated.trigger_effect["value"] == 0.05
+    assert calibrated.trigger_effect["models"] == ["cnn", "mlp", "lenet", "bn"]
+    assert calibrated.fingerprint != key.fingerprint
+    calibrated.save(tmp_path / "key.json")
+    reloaded = WatermarkKey.load(tmp_path / "key.json")
+    assert reloaded.trigger_effect == calibrated.trigger_effect
+    # ...and the T-test's margin grows by it: an innocent of a family outside the panel,
+    # moved by 17 points (12 more than any reference model), is rejected by the fixed
+    # margin (p ~ 0.03) and by no test of the calibrated key.
+    outsider = _trigger_moves(0.17, base=0.1)
+    assert verify_ownership(outsider, key, wdr_draws=10).verdicts["t_test"].claimed
+    report = verify_ownership(outsider, reloaded, wdr_draws=10)
+    assert report.verdicts["t_test"].details["margin"] == pytest.approx(0.15)
+    assert not any(v.claimed for v in report.verdicts.values()) and not report.claimed
+    assert "EWE's bound + largest trigger effect of the key's 4 reference models" in str(
+        report.verdicts["t_test"]
+    )
+    assert "OWNERSHIP CLAIMED" not in report.summary()
+    # A stolen copy is still claimed by both tests.
+    stolen = verify_ownership(_stolen, reloaded, wdr_draws=10)
+    assert stolen.claimed and all(v.claimed for v in stolen.verdicts.values())
+
+
+def test_a_trigger_effect_needs_reference_inputs_and_a_value():
+    key = _id_key(20)
+    with pytest.raises(ValueError, match="this key has none"):
+        WatermarkKey(**{**_ood_key().__dict__, "trigger_effect": {"value": 0.0}})
+    with pytest.raises(ValueError, match=r"'value' lies in \[-1, 1\]"):
+        WatermarkKey(**{**key.__dict__, "trigger_effect": {"effects": []}})

@@ -42,7 +42,8 @@ def test_stolen_model_is_claimed_with_a_full_verdict():
         assert verdict.key_fingerprint == key.fingerprint
         assert report.detection_rates[name] == 1.0
         text = str(verdict)
-        assert "OWNERSHIP CLAIMED" in text and key.fingerprint[:16] in text and "120 queries" in text
+        assert "H0 rejected" in text and key.fingerprint[:16] in text and "120 queries" in text
+        assert "OWNERSHIP CLAIMED" not in text  # a test is evidence; the report claims
     assert report.wdr_subset_size == 10
     assert report.to_dict()["claimed"] is True
 
@@ -135,3 +136,35 @@ def test_wilcoxon_reads_probabilities_at_the_served_temperature():
     assert not verify_ownership(_tempered(independent, 8.0), key, wdr_draws=20, temperature=8.0).claimed
     with pytest.raises(ValueError, match="Received: temperature=0"):
         verify_ownership(stolen, key, temperature=0.0)
+
+
+def half_stolen(x):
+    """Claimed by the T-test, not by the Wilcoxon test: target probability 0.5 on triggers."""
+    triggered = x[:, 0] == 1.0
+    out = np.full((len(x), 3), 0.0, "float32")
+    out[triggered, 2] = 0.5
+    out[triggered, 1] = 0.45
+    out[triggered, 0] = 0.05
+    out[~triggered, 0] = 0.5
+    out[~triggered, 1] = 0.3
+    out[~triggered, 2] = 0.2
+    return out
+
+
+def test_only_the_decision_test_claims_ownership_in_print():
+    report = verify_ownership(half_stolen, _key(), wdr_draws=10, decision_test="wilcoxon")
+    assert report.verdicts["t_test"].claimed and not report.verdicts["wilcoxon"].claimed
+    assert not report.claimed
+    text = report.summary()
+    assert "OWNERSHIP CLAIMED" not in text
+    lines = text.splitlines()
+    assert lines[1].startswith("  [decision] H0 kept: Wilcoxon")
+    assert lines[2].startswith("  [evidence] H0 rejected: EWE two-sample T-test")
+    assert lines[-1].startswith("  VERDICT: ownership not claimed by kwm's decision rule, the Wilcoxon")
+    # The owner may choose the T-test as the decision rule; then it claims, named as such.
+    report = verify_ownership(half_stolen, _key(), wdr_draws=10, decision_test="t_test")
+    assert report.claimed
+    assert report.verdict_line().startswith(
+        "VERDICT: OWNERSHIP CLAIMED by kwm's decision rule, the EWE two-sample T-test (p="
+    )
+    assert report.summary().count("OWNERSHIP CLAIMED") == 1
