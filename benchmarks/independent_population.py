@@ -199,8 +199,8 @@ def verify_population(population, keys, temperatures):
 def summary_table(result):
     lines = [
         "| key | T | models | T-test H0 rejected | Wilcoxon H0 rejected | claimed | "
-        "largest trigger effect (model) | T-test margin |",
-        "|---|---|---|---|---|---|---|---|",
+        "smallest p: T-test, Wilcoxon | largest trigger effect (model) | T-test margin |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     groups = {}
     for row in result["rows"]:
@@ -214,7 +214,10 @@ def summary_table(result):
             f"| {key} | {temperature:g} | {len(rows)} | "
             f"{sum(r['rejected']['t_test'] for r in rows)} | "
             f"{sum(r['rejected']['wilcoxon'] for r in rows)} | "
-            f"{sum(r['claimed'] for r in rows)} | {100 * effect:+.1f} points ({model}) | "
+            f"{sum(r['claimed'] for r in rows)} | "
+            f"{min(r['p_values']['t_test'] for r in rows):.3g}, "
+            f"{min(r['p_values']['wilcoxon'] for r in rows):.3g} | "
+            f"{100 * effect:+.1f} points ({model}) | "
             f"{rows[0]['t_test_margin']:.3f} |"
         )
     return "\n".join(lines)

@@ -27,6 +27,24 @@ for recipe in mnist:baseline mnist:ewe mnist:feature_sharing mnist:feature_shari
   python -m kwm.recipes."$dataset" --method "$method" ${kind:+--ood} --seeds "$SEEDS" \
     --data-source local --output "$out" --overwrite --verbose 2 "${REFS[@]}"
 done
+# Independent models kwm never trained (4 architectures x 3 training recipes of the script's own,
+# `benchmarks/independent_population.py`) against every recipe's seed-0 key, at T = 1 and at the
+# served temperature 4: no test may reject its null hypothesis on any of them.
+pop=benchmarks/results/independent_population
+for dataset in mnist fashion_mnist; do
+  python benchmarks/independent_population.py train --dataset "$dataset" --output "$pop/models/$dataset"
+done
+r=benchmarks/results
+python benchmarks/independent_population.py verify --population "$pop/models/mnist" \
+  --key "mnist baseline=$r/mnist_baseline/seed-0/watermark_key.json" \
+  --key "mnist EWE=$r/mnist_ewe/seed-0/watermark_key.json" \
+  --key "mnist feature sharing=$r/mnist_feature_sharing/seed-0/watermark_key.json" \
+  --key "mnist feature sharing OOD=$r/mnist_feature_sharing_ood/seed-0/watermark_key.json" \
+  --temperatures 1 4 --output "$pop/mnist.json"
+python benchmarks/independent_population.py verify --population "$pop/models/fashion_mnist" \
+  --key "fashion_mnist baseline=$r/fashion_mnist_baseline/seed-0/watermark_key.json" \
+  --key "fashion_mnist EWE=$r/fashion_mnist_ewe/seed-0/watermark_key.json" \
+  --temperatures 1 4 --output "$pop/fashion_mnist.json"
 # The same recipes with the victim's API at temperature 4 (kwm's addition; --serving-temperature).
 for recipe in mnist:feature_sharing mnist:feature_sharing:ood mnist:baseline fashion_mnist:baseline; do
   IFS=: read -r dataset method kind <<< "$recipe"

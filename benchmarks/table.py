@@ -21,7 +21,8 @@ def _paper(tables, model, metric):
 
 def main(paths):
     print(
-        "| recipe | data | model | task acc. % | watermark acc. % | claimed: T-test, Wilcoxon "
+        "| recipe | data | model | task acc. % | watermark acc. % | H0 rejected: T-test (evidence), "
+        "Wilcoxon (decision: claimed) "
         "| Wilcoxon WDR % | paper task acc. % | paper watermark acc. % |"
     )
     print("|---|---|---|---|---|---|---|---|---|")

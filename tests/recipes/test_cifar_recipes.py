@@ -60,7 +60,7 @@ def test_quick_ood_run_pads_mnist_digits_as_the_svhn_stand_in(cifar_dir, tmp_pat
     # Tiny models trained on a mock CIFAR answer anything; let calibration accept their rates.
     text = recipe_path("cifar10_feature_sharing_ood").read_text()
     config = tmp_path / "ood.toml"
-    config.write_text(text.replace("reference_models = 3", "reference_models = 3\nmax_false_rate = 0.99"))
+    config.write_text(text.replace("reference_models = 4", "reference_models = 4\nmax_false_rate = 0.99"))
     output = tmp_path / "run"
     code = cifar10.main(["--quick", "--config", str(config), "--data-dir", str(cifar_dir),
                          "--data-source", "local", "--data-source", "embedded",
@@ -71,4 +71,4 @@ def test_quick_ood_run_pads_mnist_digits_as_the_svhn_stand_in(cifar_dir, tmp_pat
     key = WatermarkKey.load(output / "seed-0" / "watermark_key.json")
     assert (key.source_dataset, key.source_class, key.target_class) == ("mnist", 5, 6)
     assert key.trigger is None and key.verify_inputs.shape[1:] == (32, 32, 3)
-    assert len(results["seeds"][0]["false_rate"]["rates"]) == 3
+    assert len(results["seeds"][0]["false_rate"]["rates"]) == 4
