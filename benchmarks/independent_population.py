@@ -223,6 +223,26 @@ def summary_table(result):
     return "\n".join(lines)
 
 
+def write_outputs(result, output):
+    """Writes `result` as JSON to `output` and a Markdown table beside it; returns the table."""
+    table = summary_table(result)
+    with open(output, "w") as f:
+        json.dump(result, f, indent=1)
+    with open(os.path.splitext(output)[0] + ".md", "w") as f:
+        f.write(
+            f"# Independent population against the recipes' keys\n\n"
+            f"{len(result['population']['models'])} models on {result['population']['dataset']}"
+            " trained by `benchmarks/independent_population.py` (architectures and training code "
+            "of its own); H0 rejected at 0.05. A key must claim none.\n\n"
+            + table + "\n\n| model | test accuracy |\n|---|---|\n"
+            + "\n".join(
+                f"| {m['file']} | {100 * m['test_accuracy']:.2f}% |"
+                for m in result["population"]["models"]
+            ) + "\n"
+        )
+    return table
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -247,22 +267,7 @@ def main(argv=None):
             parser.error(f"--key takes NAME=PATH. Received: {item!r}")
         keys.append((name, path))
     result = verify_population(args.population, keys, args.temperatures)
-    table = summary_table(result)
-    print(table)
-    with open(args.output, "w") as f:
-        json.dump(result, f, indent=1)
-    with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
-        f.write(
-            f"# Independent population against the recipes' keys\n\n"
-            f"{len(result['population']['models'])} models on {result['population']['dataset']}"
-            " trained by `benchmarks/independent_population.py` (architectures and training code "
-            "of its own); H0 rejected at 0.05. A key must claim none.\n\n"
-            + table + "\n\n| model | test accuracy |\n|---|---|\n"
-            + "\n".join(
-                f"| {m['file']} | {100 * m['test_accuracy']:.2f}% |"
-                for m in result["population"]["models"]
-            ) + "\n"
-        )
+    print(write_outputs(result, args.output))
     return 0
 
 
