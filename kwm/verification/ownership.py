@@ -18,11 +18,11 @@ test, named in the recipe or with `decision_test`; the Wilcoxon test with
 alpha-certainty by default) rejects its null hypothesis at the significance
 level on all of the key's verification inputs. Every other test is
 evidence: it is reported with its statistic and p-value as "H0 rejected"
-or "H0 kept", never as a claim. Both tests are calibrated so that models
-without the watermark do not reject them: the T-test's margin is EWE's 10%
-plus the largest trigger effect the owner measured on reference models of
-several architectures (in-distribution keys), or its null rate is the
-largest false rate of those models (out-of-distribution keys)."""
+or "H0 kept", never as a claim. The T-test is calibrated per key on the
+owner's reference models of several architectures: its margin is EWE's 10%
+plus the largest trigger effect measured on them (in-distribution keys), or
+its null rate is their largest false rate (out-of-distribution keys); the
+Wilcoxon test's alpha-certainty (0.3) is fixed."""
 
 _TEST_TITLES = {
     "t_test": "EWE two-sample T-test",
@@ -274,9 +274,9 @@ def verify_ownership(
     margin_source = "EWE's bound"
     if key.trigger_effect is not None and key.trigger_effect["value"] > 0:
         t_test_margin = round(t_test_margin + key.trigger_effect["value"], 12)
+        count = len(key.trigger_effect.get("effects") or [])
         margin_source = (
-            f"EWE's bound + largest trigger effect of the key's {len(key.trigger_effect['effects'])}"
-            " reference models"
+            f"EWE's bound + largest trigger effect of the key's {count} reference models"
         )
     api = as_prediction_api(suspect, num_classes=key.num_classes, name=name)
     fingerprint = key.fingerprint
