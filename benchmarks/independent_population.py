@@ -196,6 +196,27 @@ def verify_population(population, keys, temperatures):
     return {"population": manifest, "rows": rows}
 
 
+def load_results(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def merge_results(old, new):
+    """`new`'s rows plus those of `old` for keys `new` does not verify; same population only."""
+    def files(result):
+        return sorted(m["file"] for m in result["population"]["models"])
+
+    if files(old) != files(new) or old["population"]["dataset"] != new["population"]["dataset"]:
+        raise ValueError(
+            "Cannot merge results of different populations. Received: "
+            f"{old['population']['dataset']} {files(old)} and "
+            f"{new['population']['dataset']} {files(new)}"
+        )
+    keys = {row["key"] for row in new["rows"]}
+    kept = [row for row in old["rows"] if row["key"] not in keys]
+    return {"population": new["population"], "rows": kept + new["rows"]}
+
+
 def summary_table(result):
     lines = [
         "| key | T | models | T-test H0 rejected | Wilcoxon H0 rejected | claimed | "
@@ -256,6 +277,11 @@ def main(argv=None):
     verify.add_argument("--key", action="append", required=True, help="NAME=PATH of a key file")
     verify.add_argument("--temperatures", type=float, nargs="+", default=[1.0])
     verify.add_argument("--output", required=True, help="JSON file; a .md table beside it")
+    verify.add_argument(
+        "--merge", action="store_true",
+        help="keep the rows of other keys already in --output (same population); rows of the "
+        "keys given here are replaced",
+    )
     args = parser.parse_args(argv)
     if args.command == "train":
         train_population(args.dataset, args.output, args.data_dir, args.seeds_per_architecture)
@@ -267,6 +293,8 @@ def main(argv=None):
             parser.error(f"--key takes NAME=PATH. Received: {item!r}")
         keys.append((name, path))
     result = verify_population(args.population, keys, args.temperatures)
+    if args.merge and os.path.exists(args.output):
+        result = merge_results(load_results(args.output), result)
     print(write_outputs(result, args.output))
     return 0
 
