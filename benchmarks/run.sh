@@ -73,21 +73,16 @@ for dataset in fashion_mnist mnist; do
   python benchmarks/reextraction.py "benchmarks/results/${dataset}_ewe" --serving-temperature 4 \
     --output "benchmarks/results/${dataset}_ewe/served_t4.json"
 done
-# EWE with other watermark-phase lengths than the recipes' 2 epochs (README, "The watermark phase's
-# length"): Fashion-MNIST 10 and 5 epochs (the thief held at 10), MNIST 5 (the thief as long as
-# the victim, 10) and 1; the 5-epoch runs were the recipes' defaults until the 2-epoch phase
-# replaced them, and are served at T = 4 too. Then MNIST's recipe without the SNNL (snnl_weight =
-# 0, the control). The recipe each run used is kept beside its report, copied out first because
-# --overwrite empties the folder.
-for run in fashion_mnist:watermark_epochs_10 fashion_mnist:watermark_epochs_5 \
-    mnist:watermark_epochs_5 mnist:watermark_epochs_1 mnist:snnl_weight_0; do
-  IFS=: read -r dataset variant <<< "$run"
+# EWE ablations (recipes/ablations/): other watermark-phase lengths than the recipes' 2 epochs
+# (Fashion-MNIST 10 and 5, MNIST 5 and 1), MNIST without the SNNL (the control), and Fashion-MNIST
+# with a pair the victim does not confuse; the 5-epoch runs are served at T = 4 too.
+for ablation in fashion_mnist:watermark_epochs_10 fashion_mnist:watermark_epochs_5 \
+    fashion_mnist:pair_confusion mnist:watermark_epochs_5 mnist:watermark_epochs_1 \
+    mnist:snnl_weight_0; do
+  IFS=: read -r dataset variant <<< "$ablation"
   out=benchmarks/results/${dataset}_ewe_$variant
-  config=$(mktemp --suffix .toml)
-  cp "$out/recipe.toml" "$config"
-  python -m kwm.recipes."$dataset" --method ewe --config "$config" --seeds "$SEEDS" \
-    --data-source local --output "$out" --overwrite --verbose 2 "${REFS[@]}"
-  cp "$config" "$out/recipe.toml"
+  python -m kwm.recipes."$dataset" --config "recipes/ablations/${dataset}_ewe_$variant.toml" \
+    --seeds "$SEEDS" --data-source local --output "$out" --overwrite --verbose 2 "${REFS[@]}"
   if [ "$variant" = watermark_epochs_5 ]; then
     python benchmarks/reextraction.py "$out" --serving-temperature 4 --output "$out/served_t4.json"
   fi
@@ -103,11 +98,11 @@ python benchmarks/reextraction.py benchmarks/results/mnist_feature_sharing --ser
   --thief-seeds 0 1 2 --output benchmarks/results/mnist_feature_sharing/served_temperatures.json
 python benchmarks/api_confidence.py benchmarks/results/mnist_feature_sharing --temperatures 1 4 8 16 \
   --output benchmarks/results/mnist_feature_sharing/api_confidence.json
-# EWE's attack run kept the 5-epoch watermark phase the recipe had when it ran (as do the
-# re-extraction and Neural Cleanse runs on its victims below).
+# EWE's attack run uses the 5-epoch watermark phase (as do the re-extraction and Neural Cleanse
+# runs on its victims below).
 for method in feature_sharing baseline ewe; do
   config=()
-  if [ "$method" = ewe ]; then config=(--config benchmarks/results/mnist_ewe_watermark_epochs_5/recipe.toml); fi
+  if [ "$method" = ewe ]; then config=(--config recipes/ablations/mnist_ewe_watermark_epochs_5.toml); fi
   python -m kwm.recipes.mnist --method "$method" "${config[@]}" --attacks all --seeds "$SEEDS" \
     --data-source local --output "benchmarks/results/attacks/mnist_$method" --overwrite --verbose 2 \
     "${REFS[@]}"

@@ -5,7 +5,9 @@ installed as the package `kwm.recipes.configs` so that a non-editable
 install finds them too. A file overrides `DEFAULTS`; its `[full]` table
 overrides it for `--full` runs (the paper's full-size configuration, for a
 GPU), its `[quick]` table for `--quick` smoke runs; command-line flags come
-last.
+last. An ablation is a small file that names the recipe it varies,
+`[experiment] base = "mnist_ewe"`, and sets only what differs (the files in
+`recipes/ablations/`).
 Unknown keys are errors, so a typo never silently falls back to a default.
 """
 
@@ -22,6 +24,9 @@ DEFAULTS = {
         "method": "",
         "reproduces": "",
         "description": "",
+        # A recipe this file varies (packaged name, or a path relative to this file): its
+        # settings apply first, this file's on top (ablations: `recipes/ablations/`).
+        "base": "",
     },
     "data": {
         "sources": ["local", "tfds", "embedded"],
@@ -203,8 +208,11 @@ def _configs():
 
 
 def recipe_path(name):
-    """Path of a packaged recipe file, e.g. `recipe_path("mnist_baseline")`."""
-    resource = _configs() / f"{name}.toml"
+    """Path of a packaged recipe file, e.g. `recipe_path("mnist_baseline")` or
+    `recipe_path("ablations/mnist_ewe_snnl_weight_0")`."""
+    resource = _configs()
+    for part in f"{name}.toml".split("/"):
+        resource = resource / part
     if not resource.is_file():
         raise ValueError(
             f"No packaged recipe named {name!r}. Available: {available_recipes()}. "
@@ -214,8 +222,44 @@ def recipe_path(name):
 
 
 def available_recipes():
-    folder = _configs()
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    """Names of the packaged recipes, ablations as `ablations/<name>`."""
+    names = []
+    for folder, prefix in ((_configs(), ""), (_configs() / "ablations", "ablations/")):
+        if folder.is_dir():
+            names += [prefix + p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml")]
+    return sorted(names)
+
+
+def _read_document(name_or_path, relative_to=None, chain=()):
+    """The TOML document of a recipe with its `base` documents merged under it."""
+    path = os.fspath(name_or_path)
+    if relative_to and not os.path.isabs(path):
+        candidate = os.path.join(relative_to, path)
+        if os.path.isfile(candidate):
+            path = candidate
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            text = f.read()
+        source = os.path.abspath(path)
+    else:
+        text = recipe_path(name_or_path).read_bytes()
+        source = f"kwm.recipes.configs/{name_or_path}.toml"
+    if source in chain:
+        raise ValueError(
+            f"Recipe bases form a cycle: {' -> '.join(chain + (source,))}. Received: {source}"
+        )
+    try:
+        document = tomllib.loads(text.decode("utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"Invalid TOML in {source}: {e}. Received: {source}") from e
+    base = document.get("experiment", {}).get("base", "")
+    if not base:
+        return document, source
+    folder = os.path.dirname(source) if os.path.isabs(source) else None
+    base_document, _ = _read_document(base, folder, chain + (source,))
+    merged = _merge(_merge(DEFAULTS, base_document), document)
+    merged["experiment"]["base"] = base
+    return merged, source
 
 
 def load_recipe(name_or_path, quick=False, overrides=None, full=False):
@@ -238,18 +282,7 @@ def load_recipe(name_or_path, quick=False, overrides=None, full=False):
     >>> config["experiment"]["method"]
     'baseline'
     """
-    if os.path.isfile(os.fspath(name_or_path)):
-        with open(name_or_path, "rb") as f:
-            text = f.read()
-        source = os.path.abspath(name_or_path)
-    else:
-        resource = recipe_path(name_or_path)
-        text = resource.read_bytes()
-        source = f"kwm.recipes.configs/{name_or_path}.toml"
-    try:
-        document = tomllib.loads(text.decode("utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"Invalid TOML in {source}: {e}. Received: {source}") from e
+    document, source = _read_document(name_or_path)
     config = _merge(DEFAULTS, document)
     if full:
         if not config["full"]:

@@ -5,9 +5,10 @@ from kwm.recipes import available_recipes, load_recipe
 
 def test_packaged_recipes_load():
     assert {"mnist_baseline", "fashion_mnist_baseline"} <= set(available_recipes())
+    assert "ablations/mnist_ewe_snnl_weight_0" in available_recipes()
     for name in available_recipes():
         config = load_recipe(name)
-        assert config["experiment"]["name"] == name
+        assert config["experiment"]["name"] == name.rpartition("/")[2]
         assert config["experiment"]["reproduces"]
         assert config["paper"], "every recipe names the published figures it reproduces"
 
@@ -42,3 +43,34 @@ def test_a_trigger_table_replaces_the_default_whole():
     assert moved["watermark"]["trigger"] == {"size": [4, 4]}
     with pytest.raises(ValueError, match="watermark.trigger"):
         load_recipe("mnist_baseline", overrides={"watermark": {"trigger": "none"}})
+
+
+def test_an_ablation_varies_its_base_and_nothing_else():
+    base = load_recipe("mnist_ewe")
+    ablation = load_recipe("ablations/mnist_ewe_snnl_weight_0")
+    assert ablation["ewe"]["snnl_weight"] == 0.0 != base["ewe"]["snnl_weight"]
+    assert ablation["experiment"]["base"] == "mnist_ewe"
+    for section in ("training", "watermark", "verification", "extraction", "paper"):
+        assert ablation[section] == base[section]
+    assert load_recipe("ablations/mnist_ewe_snnl_weight_0", quick=True)["training"] == (
+        load_recipe("mnist_ewe", quick=True)["training"]
+    )  # the base's [quick] table applies too
+
+
+def test_a_base_is_found_beside_the_file_and_cycles_are_errors(tmp_path):
+    (tmp_path / "parent.toml").write_text(
+        '[experiment]\nname = "parent"\nbase = "mnist_baseline"\n[training]\nepochs = 3\n'
+    )
+    (tmp_path / "child.toml").write_text(
+        '[experiment]\nname = "child"\nbase = "parent.toml"\n[training]\nbatch_size = 64\n'
+    )
+    child = load_recipe(str(tmp_path / "child.toml"))
+    assert child["experiment"]["name"] == "child"
+    assert child["experiment"]["method"] == "baseline"  # from the packaged grandparent
+    assert (child["training"]["epochs"], child["training"]["batch_size"]) == (3, 64)
+    (tmp_path / "loop.toml").write_text('[experiment]\nname = "loop"\nbase = "loop.toml"\n')
+    with pytest.raises(ValueError, match="cycle"):
+        load_recipe(str(tmp_path / "loop.toml"))
+    (tmp_path / "typo.toml").write_text('[experiment]\nbase = "mnist_ewe"\n[ewe]\nsnnl = 0\n')
+    with pytest.raises(ValueError, match="ewe.snnl"):
+        load_recipe(str(tmp_path / "typo.toml"))
