@@ -11,11 +11,22 @@ Public surface:
 - `kwm.extract_model`: the thief's extraction attack.
 - `kwm.verify_ownership`: tests, verdicts, detection rate, query cost.
 - `kwm.export_for_serving`: a SavedModel to serve, without the key.
+- `kwm.watermarks.watermark_dataset`, `kwm.callbacks.WatermarkAccuracy`: watermarking inside
+  the user's own `model.fit`.
 """
 
 from kwm.version import __version__
 
-from kwm import architectures, attacks, datasets, export, losses, verification, watermarks
+from kwm import (
+    architectures,
+    attacks,
+    callbacks,
+    datasets,
+    export,
+    losses,
+    verification,
+    watermarks,
+)
 from kwm.attacks import extract_model
 from kwm.export import export_for_serving
 from kwm.prediction_api import InvalidPredictionError, PredictionAPI

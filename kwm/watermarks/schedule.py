@@ -119,6 +119,102 @@ def watermark_schedule(
     return dataset.prefetch(tf.data.AUTOTUNE), steps
 
 
+def watermark_dataset(key, task_dataset, ratio=1, watermark_batch_size=None, seed=0):
+    """Interleaves a user's batched task dataset with batches of the key's watermarks.
+
+    For an ordinary `model.fit` on the user's own compiled model: after every
+    `ratio` task batches comes one batch of the key's embedding watermarks
+    (`key.embed_inputs`), every one labelled with the key's target class in
+    the task dataset's own label format (integer labels, or one-hot rows).
+    Trained on it with a plain classification loss, a model learns the
+    baseline backdoor watermark (EWE Eq. 2 with `w = 0`); the key then
+    verifies suspects (`kwm.verify_ownership`). The dataset ends when the
+    task dataset does, so each epoch covers the task data once.
+
+    Args:
+        key: `WatermarkKey`. The owner's key.
+        task_dataset: `tf.data.Dataset` of batched `(x, y)` task examples,
+            `y` integer labels of shape `(batch,)` or one-hot of shape
+            `(batch, key.num_classes)`.
+        ratio: int. Task batches before each watermark batch (`r` of EWE's
+            Algorithm 1).
+        watermark_batch_size: int or None. Watermarks per watermark batch;
+            None: the task dataset's batch size (that of its first batch).
+        seed: int. Shuffling seed of the watermarks.
+
+    Returns:
+        A `tf.data.Dataset` of `(x, y)` batches.
+
+    Examples:
+
+    >>> import numpy as np, tensorflow as tf
+    >>> from kwm.watermarks import WatermarkKey
+    >>> key = WatermarkKey(method="baseline", dataset="toy", num_classes=3,
+    ...     target_class=2, source_class=0, source_dataset="toy", trigger=None,
+    ...     seed=0, embed_inputs=np.ones((5, 4), "float32"),
+    ...     verify_inputs=np.ones((2, 4), "float32"))
+    >>> task = tf.data.Dataset.from_tensor_slices(
+    ...     (np.zeros((8, 4), "float32"), np.zeros(8, "int64"))).batch(4)
+    >>> [y.numpy().tolist() for _, y in watermark_dataset(key, task, ratio=1)]
+    [[0, 0, 0, 0], [2, 2, 2, 2], [0, 0, 0, 0], [2, 2, 2, 2]]
+    """
+    ratio = int(ratio)
+    if ratio < 1:
+        raise ValueError(f"`ratio` must be an integer >= 1. Received: ratio={ratio}")
+    spec = task_dataset.element_spec
+    if not (isinstance(spec, tuple) and len(spec) == 2):
+        raise ValueError(
+            "The task dataset must yield `(x, y)` batches. "
+            f"Received: element_spec={spec}"
+        )
+    x_spec, y_spec = spec
+    if x_spec.shape.rank is None or tuple(x_spec.shape[1:]) != tuple(key.embed_inputs.shape[1:]):
+        raise ValueError(
+            "The task inputs must be batches of the key's input shape "
+            f"{tuple(key.embed_inputs.shape[1:])}. Received: x of shape {x_spec.shape}"
+        )
+    one_hot = y_spec.shape.rank == 2
+    if one_hot and y_spec.shape[-1] not in (None, key.num_classes):
+        raise ValueError(
+            f"One-hot labels must have {key.num_classes} columns, as the key's task. "
+            f"Received: y of shape {y_spec.shape}"
+        )
+    if y_spec.shape.rank not in (1, 2):
+        raise ValueError(
+            "Labels must be integers of shape (batch,) or one-hot of shape (batch, classes). "
+            f"Received: y of shape {y_spec.shape}"
+        )
+    size = watermark_batch_size or x_spec.shape[0]
+    if not size:
+        first = next(iter(task_dataset.take(1)), None)
+        if first is None:
+            raise ValueError(f"The task dataset is empty. Received: {task_dataset}")
+        size = int(tf.shape(first[0])[0])
+    label = tf.one_hot(key.target_class, key.num_classes) if one_hot else key.target_class
+    label = tf.cast(label, y_spec.dtype)
+    marks = (
+        tf.data.Dataset.from_tensor_slices(key.embed_inputs.astype(x_spec.dtype.as_numpy_dtype))
+        .shuffle(len(key.embed_inputs), seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(size)
+        .map(lambda x: (x, tf.repeat(label[None], tf.shape(x)[0], axis=0)))
+    )
+    # Windows of `ratio` task batches, each followed by one watermark batch; the dataset ends
+    # with the task data (the last window may be shorter).
+    windows = tf.data.Dataset.zip((task_dataset.window(ratio), marks))
+    dataset = windows.flat_map(
+        lambda window, mark: tf.data.Dataset.zip(window).concatenate(
+            tf.data.Dataset.from_tensors(mark)
+        )
+    )
+    batches = int(task_dataset.cardinality())
+    if batches >= 0:  # known: Keras then knows the epoch's length (progress bar, no warning)
+        dataset = dataset.apply(
+            tf.data.experimental.assert_cardinality(batches + math.ceil(batches / ratio))
+        )
+    return dataset
+
+
 def check_key_matches(key, data):
     """Raises a ValueError unless `key` watermarks the task of `data`."""
     if key.num_classes != data.num_classes or key.dataset != data.name:
