@@ -1,61 +1,62 @@
-"""Prints the README's results table from recipe reports.
+"""Prints the README's results table from recipe reports, one row per run.
 
-    python benchmarks/table.py benchmarks/results/*/results.json
+    python benchmarks/table.py benchmarks/results/{mnist_baseline,mnist_ewe}/results.json ...
 """
 
 import json
 import sys
 
+HEADER = (
+    "| recipe | command | victim watermark % | stolen task % | stolen watermark % | "
+    "stolen claimed | paper: stolen watermark % |\n|---|---|---|---|---|---|---|"
+)
 
-def _pct(stat):
-    return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
+
+def _pct(stat, digits=1):
+    return f"{100 * stat['mean']:.{digits}f} ± {100 * stat['std']:.{digits}f}"
 
 
-def _paper(tables, model, metric):
+def _paper(tables):
     for table in tables.values():
-        value = table.get(f"{model}_{metric}")
+        value = table.get("stolen_watermark")
         if value:
             return f"{value[0]:.2f} ± {value[1]:.2f}"
     return ""
 
 
-def main(paths):
-    print(
-        "| recipe | data | model | task acc. % | watermark acc. % | H0 rejected: T-test (evidence), "
-        "Wilcoxon (decision: claimed) "
-        "| Wilcoxon WDR % | paper task acc. % | paper watermark acc. % |"
+def row(results):
+    """The README row of one run's `results.json` (a dict)."""
+    config = results["config"]
+    experiment = config["experiment"]
+    ood = bool(config["watermark"]["source_dataset"]) and (
+        config["watermark"]["source_dataset"] != experiment["dataset"]
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    command = f"{experiment['dataset']} --method {experiment['method']}" + (" --ood" if ood else "")
+    temperature = config.get("serving", {}).get("temperature", 1.0)
+    if temperature != 1.0:
+        command += f" --serving-temperature {temperature:g}"
+    if experiment["config_file"].startswith("kwm.recipes.configs/ablations/") or (
+        not experiment["config_file"].startswith("kwm.recipes.configs/")
+    ):
+        command += f" --config {experiment['config_file'].split('kwm.recipes.configs/')[-1]}"
+    victim, stolen = results["summary"]["victim"], results["summary"]["stolen"]
+    seeds = len(stolen["claimed"])
+    return "| " + " | ".join([
+        experiment["name"],
+        f"`{command}`",
+        _pct(victim["watermark_accuracy"]),
+        _pct(stolen["accuracy"], 2),
+        _pct(stolen["watermark_accuracy"]),
+        f"{sum(stolen['wilcoxon_claimed'])}/{seeds} ({sum(stolen['t_test_claimed'])}/{seeds})",
+        _paper(config["paper"]),
+    ]) + " |"
+
+
+def main(paths):
+    print(HEADER)
     for path in paths:
         with open(path) as f:
-            results = json.load(f)
-        config = results["config"]
-        data = results["data"]["provenance"]
-        described = f"{data['dataset']} ({data['source']}: {data['splits']['train']:,} train / {data['splits']['test']:,} test)"
-        tables = config["paper"]
-        name = config["experiment"]["name"]
-        temperature = config.get("serving", {}).get("temperature", 1.0)
-        if temperature != 1.0:
-            name += f", API at T = {temperature:g}"
-        for i, (model, entry) in enumerate(results["summary"].items()):
-            seeds = len(entry["claimed"])
-            print(
-                "| "
-                + " | ".join(
-                    [
-                        name if i == 0 else "",
-                        described if i == 0 else "",
-                        model,
-                        _pct(entry["accuracy"]),
-                        _pct(entry["watermark_accuracy"]),
-                        f"{sum(entry['t_test_claimed'])}/{seeds}, {sum(entry['wilcoxon_claimed'])}/{seeds}",
-                        _pct(entry["wilcoxon_wdr"]),
-                        _paper(tables, model, "accuracy"),
-                        _paper(tables, model, "watermark"),
-                    ]
-                )
-                + " |"
-            )
+            print(row(json.load(f)))
 
 
 if __name__ == "__main__":

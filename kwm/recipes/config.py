@@ -71,7 +71,7 @@ DEFAULTS = {
         # sec. 4.2: "two similar classes that the model does not misclassify"); 1: no bound.
         # Off by default: MNIST's pair (9 -> 4) is confused 0.8-1.0%, at the bound; on
         # Fashion-MNIST 0.01 trades coat -> pullover (confused 4-8%) for less similar pairs
-        # whose watermarks transfer less (README, "EWE on Fashion-MNIST").
+        # whose watermarks transfer less (docs/results.md, "EWE on Fashion-MNIST").
         "pair_max_confusion": 1.0,
         # "snnl_gradient" (Algorithm 1) or "fixed" (watermark.trigger.position).
         "trigger_placement": "snnl_gradient",
