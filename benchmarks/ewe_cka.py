@@ -27,8 +27,9 @@ import numpy as np
 from kwm.analysis import layer_outputs, linear_cka
 from kwm.losses import soft_nearest_neighbour_loss
 from kwm.recipes import config as recipe_config
-from kwm.recipes import experiment
-from kwm.reports.plots import _pyplot
+from kwm.recipes.data import load_data
+from kwm.recipes.methods import get_method
+from kwm.reports.plots import pyplot
 
 
 def main():
@@ -51,7 +52,7 @@ def main():
         ewe_overrides = {"temperatures": [args.temperature], "temperature_learning_rate": 0.0}
         overrides["ewe"] = ewe_overrides
     base = recipe_config.load_recipe(args.recipe, overrides=overrides)
-    data, source = experiment.load_data(base, data_dir=os.environ.get("KWM_DATA_DIR"))
+    data, source = load_data(base, data_dir=os.environ.get("KWM_DATA_DIR"))
     layers = base["ewe"]["layers"]
     rows = []
     for weight in args.weights:
@@ -59,7 +60,7 @@ def main():
             args.recipe, overrides={**overrides, "ewe": {**ewe_overrides, "snnl_weight": weight}}
         )
         for seed in args.seeds:
-            victim, key, _ = experiment.METHODS["ewe"](data, source, config, seed, 0)
+            victim, key, _ = get_method("ewe")(data, source, config, seed, 0)
             marks = np.asarray(key.verify_inputs)
             target = data.test.x[data.test.indices_of(key.target_class)][: len(marks)]
             marks = marks[: len(target)]
@@ -82,7 +83,7 @@ def main():
     with open(os.path.join(args.output, "cka.json"), "w") as f:
         json.dump({"recipe": args.recipe, "data": data.describe(), "overrides": overrides,
                    "rows": rows}, f, indent=1)
-    plt = _pyplot()
+    plt = pyplot()
     measures = [("cka", "linear CKA"), ("snnl", "SNNL (Eq. 1)"), ("mean_cosine", "cosine of group means")]
     fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.5))
     for ax, (measure, label) in zip(axes, measures):

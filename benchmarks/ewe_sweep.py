@@ -29,7 +29,10 @@ import numpy as np  # noqa: E402
 
 from kwm.attacks import extract_model  # noqa: E402
 from kwm.recipes import config as recipe_config  # noqa: E402
-from kwm.recipes import experiment  # noqa: E402
+from kwm.recipes import pipeline  # noqa: E402
+from kwm.recipes.data import load_data  # noqa: E402
+from kwm.recipes.methods import get_method  # noqa: E402
+from kwm.recipes.models import build_model, total_epochs, train_plain  # noqa: E402
 
 CACHE = os.environ.get("KWM_SWEEP_CACHE", os.path.join("benchmarks", "results", "sweep_cache"))
 
@@ -46,7 +49,7 @@ def main(argv):
     name, seeds, overrides = argv[0], [int(s) for s in argv[1].split(",")], json.loads(argv[2])
     recipe = argv[3] if len(argv) > 3 else "mnist_ewe"
     config = recipe_config.load_recipe(recipe, overrides=overrides)
-    data, source = experiment.load_data(config, data_dir=os.environ.get("KWM_DATA_DIR"), download=False)
+    data, source = load_data(config, data_dir=os.environ.get("KWM_DATA_DIR"), download=False)
     os.makedirs(CACHE, exist_ok=True)
 
     def accuracy(model):
@@ -54,24 +57,24 @@ def main(argv):
 
     for seed in seeds:
         start = time.perf_counter()
-        victim, key, _ = experiment.METHODS[config["experiment"]["method"]](data, source, config, seed, 0)
+        victim, key, _ = get_method(config["experiment"]["method"])(data, source, config, seed, 0)
         trained = time.perf_counter()
         extraction = config["extraction"]
         stolen = extract_model(
-            victim, data.train.x, experiment._build(config, data, seed + experiment.STOLEN_SEED_OFFSET),
-            labels=extraction["labels"], epochs=extraction["epochs"] or experiment._total_epochs(config),
+            victim, data.train.x, build_model(config, data, seed + pipeline.STOLEN_SEED_OFFSET),
+            labels=extraction["labels"], epochs=extraction["epochs"] or total_epochs(config),
             batch_size=config["training"]["batch_size"], learning_rate=config["training"]["learning_rate"],
-            seed=seed + experiment.STOLEN_SEED_OFFSET, verbose=0,
+            seed=seed + pipeline.STOLEN_SEED_OFFSET, verbose=0,
         ).model
         extracted = time.perf_counter()
         path = os.path.join(
-            CACHE, f"independent_{data.name}_{len(data.train.x)}_{experiment._total_epochs(config)}_{seed}.keras"
+            CACHE, f"independent_{data.name}_{len(data.train.x)}_{total_epochs(config)}_{seed}.keras"
         )
         if os.path.exists(path):
             independent = keras.models.load_model(path)
         else:
-            independent = experiment._train_plain(
-                config, data, seed + experiment.INDEPENDENT_SEED_OFFSET, verbose=0
+            independent = train_plain(
+                config, data, seed + pipeline.INDEPENDENT_SEED_OFFSET, verbose=0
             )
             independent.save(path)
         target = key.target_class

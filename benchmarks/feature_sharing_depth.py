@@ -29,7 +29,7 @@ import numpy as np
 
 from kwm import architectures, datasets, training
 from kwm.attacks import extract_model
-from kwm.reports.plots import _pyplot
+from kwm.reports.plots import pyplot
 from kwm.verification import task_accuracy, watermark_accuracy
 from kwm.watermarks import PatchTrigger, embed_feature_sharing_watermark, generate_key
 
@@ -130,7 +130,7 @@ def main():
                    "data": data.describe(), "layers": layer_names, "summary": summary,
                    "runs": rows}, f, indent=1)
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for entry in summary:
         label = (

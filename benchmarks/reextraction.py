@@ -42,9 +42,11 @@ from kwm import attacks
 from kwm.export.serving_temperature import temper_probabilities
 from kwm.prediction_api import PredictionAPI
 from kwm.recipes import config as recipe_config
-from kwm.recipes import experiment
-from kwm.reports.plots import _pyplot
-from kwm.reports.report import _cost
+from kwm.recipes import pipeline
+from kwm.recipes.data import load_data, load_queries, thief_queries
+from kwm.recipes.models import thief_model, total_epochs
+from kwm.reports.plots import pyplot
+from kwm.reports.report import query_cost_range
 from kwm.watermarks import WatermarkKey
 
 
@@ -82,7 +84,7 @@ def load_run(run):
     with open(os.path.join(run, "results.json")) as f:
         results = json.load(f)
     config = _with_defaults(recipe_config.DEFAULTS, results["config"])
-    data, _ = experiment.load_data(config)
+    data, _ = load_data(config)
     return results, config, data
 
 
@@ -104,7 +106,7 @@ def victim_api(run, seed, data, served_at, temperature=None):
 
 
 def _scored_row(run, seed_result, key, config, scored):
-    """The fields of a result row that describe a scored suspect (`experiment._evaluate`)."""
+    """The fields of a result row that describe a scored suspect (`pipeline.evaluate_suspect`)."""
     verdicts = scored["verification"]["verdicts"]
     return {
         "run": os.path.basename(os.path.normpath(run)),
@@ -130,7 +132,7 @@ def _independent_row(run, folder, seed_result, key, data, config):
     """The run's independent model of one seed (its SavedModel) verified at the config's
     temperature, as `python -m kwm.verify --temperature T` does: a row whose claims must be none."""
     start = time.perf_counter()
-    scored = experiment._evaluate(
+    scored = pipeline.evaluate_suspect(
         "independent", os.path.join(folder, "independent_savedmodel"), data, key, config,
         seed_result["seed"],
     )
@@ -160,9 +162,9 @@ def attack_run(
     if serving_temperature is not None:
         config["serving"]["temperature"] = float(serving_temperature)
     temperature = config["serving"]["temperature"]
-    queries_data = experiment.load_queries(config, data)
+    queries_data = load_queries(config, data)
     train = config["training"]
-    epochs = epochs or config["extraction"]["epochs"] or experiment._total_epochs(config)
+    epochs = epochs or config["extraction"]["epochs"] or total_epochs(config)
     rows = []
     for seed_result in results["seeds"]:
         seed = seed_result["seed"]
@@ -182,15 +184,15 @@ def attack_run(
                 f"{100 * row['watermark_accuracy']:.2f}%, claimed by "
                 f"{[t for t, c in row['claimed'].items() if c] or 'no test'}"
             )
-        queries = experiment.thief_queries(config, data, queries_data, seed=seed)
+        queries = thief_queries(config, data, queries_data, seed=seed)
         for thief_seed, (kind, adaptive) in itertools.product(thief_seeds, settings):
             start = time.perf_counter()
-            student = experiment._thief_model(
-                config, data, seed + experiment.STOLEN_SEED_OFFSET + thief_seed
+            student = thief_model(
+                config, data, seed + pipeline.STOLEN_SEED_OFFSET + thief_seed
             )
             fit = dict(
                 epochs=epochs, batch_size=train["batch_size"], learning_rate=train["learning_rate"],
-                seed=seed + experiment.STOLEN_SEED_OFFSET + thief_seed, verbose=0,
+                seed=seed + pipeline.STOLEN_SEED_OFFSET + thief_seed, verbose=0,
             )
             if adaptive is None:
                 extracted = attacks.extract_model(api, queries, student, labels=attacks.label_transform(kind), **fit)
@@ -199,7 +201,7 @@ def attack_run(
                     api, queries, student, config["attacks"]["snnl_layers"],
                     snnl_weight=adaptive[0], temperature=adaptive[1], **fit,
                 )
-            scored = experiment._evaluate("re-extracted", extracted.model, data, key, config, seed)
+            scored = pipeline.evaluate_suspect("re-extracted", extracted.model, data, key, config, seed)
             row = {
                 **_scored_row(run, seed_result, key, config, scored),
                 "thief_seed": thief_seed,
@@ -239,7 +241,7 @@ def _query_cost(cells):
     """Range of the decision test's query cost over copies ("–" for rows recorded before it was)."""
     if any("query_costs" not in r for r in cells):
         return "–"
-    return _cost([r["query_costs"][r["decision_test"]] for r in cells])
+    return query_cost_range([r["query_costs"][r["decision_test"]] for r in cells])
 
 
 def markdown(rows):
@@ -267,7 +269,7 @@ def markdown(rows):
 
 def plot(rows, path):
     """Watermark accuracy of every copy (dots) and the mean (bar) per setting, one colour per run."""
-    plt = _pyplot()
+    plt = pyplot()
     runs = list(dict.fromkeys(r["run"] for r in rows))
     settings = list(dict.fromkeys(r["setting"] for r in rows))
     width = 0.8 / len(runs)

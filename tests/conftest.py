@@ -23,6 +23,15 @@ def toy_images(n, num_classes=3, size=16, seed=0):
     return x, y.astype("int32")
 
 
+@pytest.fixture(autouse=True)
+def _reference_cache_per_test(tmp_path, monkeypatch):
+    """Recipes cache reference models by default: each test gets its own, empty cache."""
+    from kwm.recipes.reference_models import ReferenceModels
+
+    folder = str(tmp_path / "reference_model_cache")
+    monkeypatch.setattr(ReferenceModels, "default_directory", staticmethod(lambda: folder))
+
+
 @pytest.fixture
 def toy_data():
     """A 3-class, 16x16 image task that a small CNN learns in a few epochs."""

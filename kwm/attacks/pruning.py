@@ -31,13 +31,15 @@ class PruningResult:
     history: object = None
 
 
-def _copy(model):
+def copy_model(model):
+    """A new model of the same architecture with the same weights (the attacked copy stays untouched)."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
 
 
-def _check_ratio(ratio):
+def check_ratio(ratio):
+    """Raises a ValueError unless `ratio` lies in [0, 1]."""
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"`ratio` must lie in [0, 1]. Received: ratio={ratio}")
 
@@ -124,12 +126,12 @@ def prune_neurons(model, layer, x, ratio, activation_layer=None, batch_size=256,
     >>> len(result.pruned)
     32
     """
-    _check_ratio(ratio)
+    check_ratio(ratio)
     if activations is None:
         activations = mean_activations(model, layer, x, activation_layer, batch_size)
     count = int(round(ratio * len(activations)))
     pruned = np.sort(np.argsort(activations, kind="stable")[:count])
-    copy = _copy(model)
+    copy = copy_model(model)
     _zero_units(copy, layer, pruned)
     return PruningResult(model=copy, layer=layer, ratio=ratio, pruned=pruned)
 
@@ -247,7 +249,7 @@ def fine_tune(
     """
     if layers not in ("all", "last"):
         raise ValueError(f"`layers` must be 'all' or 'last'. Received: layers={layers!r}")
-    copy = _copy(model)
+    copy = copy_model(model)
     if layers == "last":
         weighted = [layer for layer in copy.layers if layer.weights]
         for layer in weighted[:-1]:
@@ -286,8 +288,8 @@ def magnitude_prune(model, ratio, layers=None):
     ...                      for l in model.layers if hasattr(l, "kernel"))
     True
     """
-    _check_ratio(ratio)
-    copy = _copy(model)
+    check_ratio(ratio)
+    copy = copy_model(model)
     names = layers or [layer.name for layer in copy.layers if isinstance(layer, _PRUNABLE)]
     zeroed = 0
     for name in names:

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from kwm import training
-from kwm.attacks.pruning import PruningResult, _check_ratio, _copy, magnitude_prune
+from kwm.attacks.pruning import PruningResult, check_ratio, copy_model, magnitude_prune
 
 
 class TwinUnavailableError(ValueError):
@@ -137,7 +137,7 @@ def tfmot_prune(
         (`"tfmot"` or `"native"`) and whose `pruned` is the number of zero
         kernel weights.
     """
-    _check_ratio(sparsity)
+    check_ratio(sparsity)
     if backend not in ("auto", "tfmot", "native"):
         raise ValueError(
             f"`backend` must be 'auto', 'tfmot' or 'native'. Received: backend={backend!r}"
@@ -153,7 +153,7 @@ def tfmot_prune(
         except TwinUnavailableError:
             if backend == "tfmot":
                 raise
-    copy = _copy(model)
+    copy = copy_model(model)
     if twin is not None:
         import tf_keras
 

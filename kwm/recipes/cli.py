@@ -8,8 +8,11 @@ import sys
 from kwm.attacks import resolve_attacks
 from kwm.datasets import DatasetNotFoundError
 from kwm.prediction_api import InvalidPredictionError
-from kwm.recipes import experiment
 from kwm.recipes.config import load_recipe
+from kwm.recipes.data import load_data, load_queries
+from kwm.recipes.pipeline import run_seed
+from kwm.recipes.reference_models import ReferenceModels
+from kwm.recipes.summary import summarize, summarize_attacks
 from kwm.reports import (
     code_provenance,
     plot_accuracy_bars,
@@ -79,15 +82,20 @@ def build_parser(dataset, methods):
         "--no-download", action="store_true", help="never let tfds download a dataset"
     )
     parser.add_argument(
-        "--reference-cache", nargs="?", const="", default=None, metavar="DIR",
-        help="keep the owner's reference models (trigger check, false rate) in DIR "
-        "(default $KWM_CACHE_DIR/reference_models, else ~/.cache/kwm/reference_models) and "
-        "reuse them in later runs with the same model, training, data, seed, versions and "
-        "training code; the report names every model loaded",
+        "--reference-cache", nargs="?", const="", default="", metavar="DIR",
+        help="where the owner's reference models (trigger check, false rate) are kept and "
+        "reused by later runs with the same model, training, data, seed, versions and "
+        "training code (default $KWM_CACHE_DIR/reference_models, else "
+        "~/.cache/kwm/reference_models); the report names every model loaded",
+    )
+    parser.add_argument(
+        "--no-reference-cache", dest="reference_cache", action="store_const", const=None,
+        help="train the reference models afresh and keep them in memory only",
     )
     parser.add_argument(
         "--verbose", type=int, choices=(0, 1, 2), default=None,
-        help="Keras verbosity of training (default: progress bars on a terminal)",
+        help="Keras verbosity of training (default: progress bars on a terminal, "
+        "one line per epoch otherwise)",
     )
     return parser
 
@@ -132,7 +140,10 @@ def run(dataset, argv=None, methods=("baseline",)):
     seeds = [args.seed] if args.seed is not None else list(range(args.seeds or 1))
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
     output = args.output or os.path.join("runs", f"{config['experiment']['name']}-{stamp}")
-    verbose = "auto" if args.verbose is None else args.verbose
+    if args.verbose is None:  # a piped log gets one line per epoch, not progress-bar redraws
+        verbose = 1 if sys.stdout.isatty() else 2
+    else:
+        verbose = args.verbose
     code = code_provenance([f"python -m kwm.recipes.{dataset}", *argv])
 
     def log(message):
@@ -140,33 +151,33 @@ def run(dataset, argv=None, methods=("baseline",)):
 
     try:
         with staged_directory(output, overwrite=args.overwrite) as stage:
-            data, source = experiment.load_data(
+            data, source = load_data(
                 config, data_dir=args.data_dir, download=False if args.no_download else "auto"
             )
             log(f"data: {data.describe()}")
             if source is not None:
                 log(f"watermark sources: {source.describe()}")
-            queries = experiment.load_queries(
+            queries = load_queries(
                 config, data, data_dir=args.data_dir,
                 download=False if args.no_download else "auto",
             )
             if queries is not None:
                 log(f"thief's queries: {queries.describe()}")
-            reference_models = experiment.ReferenceModels(
+            reference_models = ReferenceModels(
                 None
                 if args.reference_cache is None
-                else args.reference_cache or experiment.ReferenceModels.default_directory()
+                else args.reference_cache or ReferenceModels.default_directory()
             )
             seed_results, keys = [], []
             for seed in seeds:
-                result, key = experiment.run_seed(
+                result, key = run_seed(
                     config, data, source, seed, os.path.join(stage, f"seed-{seed}"), verbose, log,
                     reference_cache=reference_models, queries=queries,
                 )
                 seed_results.append(result)
                 keys.append(key)
-            summary = experiment.summarize(seed_results)
-            attack_summary = experiment.summarize_attacks(seed_results)
+            summary = summarize(seed_results)
+            attack_summary = summarize_attacks(seed_results)
             independent = [
                 verdict["claimed"]
                 for r in seed_results

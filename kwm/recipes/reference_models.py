@@ -1,15 +1,30 @@
-"""The owner's reference models, trained once and optionally kept on disk across runs."""
+"""The owner's reference models: which, trained how, cached across runs, and what they check.
+
+Reference models are trained on the task *without* the watermark, by the
+owner, of several architectures. They measure an out-of-distribution key's
+false watermark rate (`calibrated_key`) and an in-distribution key's trigger
+effect (`trigger_screen`), so that no test counts as evidence what a model
+without the watermark does anyway.
+"""
 
 import hashlib
 import json
 import os
 import tempfile
+import time
 
 import keras
 import numpy as np
 
+from kwm import architectures
 from kwm.datasets.resolver import sha256_of
+from kwm.recipes.models import total_epochs, train_plain
+from kwm.verification import calibrate_false_rate, measure_trigger_effect
 from kwm.version import __version__
+
+# Reference models use seeds REFERENCE_SEED + i, shared by all seeds of a run and distinct from
+# every suspect's.
+REFERENCE_SEED = 3000
 
 CACHE_SUBDIR = "reference_models"
 # What a cached reference model is trained by: a change here retrains it.
@@ -218,3 +233,108 @@ class ReferenceModels:
         from kwm.datasets.cifar import cache_dir
 
         return os.path.join(cache_dir(), CACHE_SUBDIR)
+
+
+def reference_model_configs(config):
+    """The `[model]` table of each of the owner's reference models, in order.
+
+    `verification.reference_models` models cycle through
+    `verification.reference_architectures` ("" is the victim's own
+    architecture, with the recipe's options); other architectures are built
+    with their defaults.
+    """
+    panel = config["verification"]["reference_architectures"]
+    count = config["verification"]["reference_models"]
+    if not panel:
+        raise ValueError(
+            "`verification.reference_architectures` needs at least one entry (\"\": the "
+            f"victim's). Received: reference_architectures={panel}"
+        )
+    unknown = [a for a in panel if a and a not in architectures.available_architectures()]
+    if unknown:
+        raise ValueError(
+            f"Unknown reference architecture. Known: {architectures.available_architectures()}. "
+            f"Received: reference_architectures={panel}"
+        )
+    victim = config["model"]
+    return [
+        victim
+        if panel[i % len(panel)] in ("", victim["architecture"])
+        else {"architecture": panel[i % len(panel)], "dropout": 0.0, "options": {}}
+        for i in range(count)
+    ]
+
+
+def train_reference_models(config, data, cache, verbose, log):
+    """The owner's models trained on the task without the watermark, and their descriptions."""
+    model_configs = reference_model_configs(config)
+    epochs = total_epochs(config)
+    training = {
+        "epochs": epochs,
+        "batch_size": config["training"]["batch_size"],
+        "learning_rate": config["training"]["learning_rate"],
+    }
+    models, names = [], []
+    for i, model_config in enumerate(model_configs):
+        seed = REFERENCE_SEED + i
+        identity = reference_identity(
+            model_config, training, data, seed, data_digest=cache.data_digest(data)
+        )
+        architecture = model_config["architecture"]
+
+        def train(i=i, seed=seed, model_config=model_config):
+            log(
+                f"training reference model {i + 1}/{len(model_configs)} "
+                f"({model_config['architecture']}, seed {seed}, no watermark)"
+            )
+            return train_plain(config, data, seed, verbose, model_config)
+
+        model, record = cache.get(identity, train, log)
+        models.append(model)
+        names.append(
+            f"{architecture} seed {seed}, {epochs} epochs on the task without the watermark"
+            + (
+                f" (loaded from {record['file']}, sha256 {record['file_sha256'][:16]})"
+                if record["source"] == "cache"
+                else ""
+            )
+        )
+    return models, names
+
+
+def calibrated_key(config, data, key, cache, verbose, log):
+    """An out-of-distribution key with its false rate measured on reference models."""
+    models, names = train_reference_models(config, data, cache, verbose, log)
+    return calibrate_false_rate(
+        key, models, names=names, max_false_rate=config["verification"]["max_false_rate"]
+    )
+
+
+def trigger_screen(config, data, seed, cache, verbose, log, timings):
+    """The owner's trigger check of in-distribution keys, or None when the recipe skips it.
+
+    Returns a callable `key -> measure_trigger_effect dict` on the reference
+    models (trained on first use), which logs every measurement and adds
+    its time (reference training included) to `timings["trigger_check_s"]`.
+    """
+    if not config["verification"]["check_trigger"]:
+        return None
+
+    def screen(key):
+        start = time.perf_counter()
+        models, names = train_reference_models(config, data, cache, verbose, log)
+        effect = measure_trigger_effect(key, models, names=names)
+        timings["trigger_check_s"] = (
+            timings.get("trigger_check_s", 0.0) + time.perf_counter() - start
+        )
+        allowed = effect["value"] <= config["verification"]["max_trigger_effect"]
+        log(
+            f"[seed {seed}] trigger {key.trigger.position if key.trigger else None}: "
+            "moves the reference models by "
+            + ", ".join(f"{100 * e:+.1f}" for e in effect["effects"])
+            + " points towards the target"
+            + ("" if allowed else " -- refused")
+        )
+        return effect
+
+    return screen

@@ -3,7 +3,8 @@
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (figures are written to files)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,7 +27,7 @@ def plot_watermark_inputs(key, path, count=8):
     inputs = np.asarray(key.verify_inputs)
     if inputs.ndim != 4 or not np.issubdtype(inputs.dtype, np.floating):
         return None
-    plt = _pyplot()
+    plt = pyplot()
     count = min(count, len(inputs))
     rows = [("watermark", inputs[:count])]
     if key.reference_inputs is not None:
@@ -66,7 +67,7 @@ def plot_accuracy_bars(summary, path, title=""):
     Returns:
         `path`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     models = list(summary)
     metrics = [("accuracy", "task accuracy"), ("watermark_accuracy", "watermark accuracy")]
     x = np.arange(len(models))
@@ -113,7 +114,7 @@ def plot_representations(model, data, key, layers, path, count=300):
     names = {layer.name for layer in model.layers}
     if not layers or any(name not in names for name in layers):
         return None
-    plt = _pyplot()
+    plt = pyplot()
     target = data.test.x[data.test.indices_of(key.target_class)][:count]
     marks = np.asarray(key.verify_inputs)[:count]
     groups = [("target class", target), ("watermarks", marks)]
@@ -168,7 +169,7 @@ def plot_attack_curves(attack_summary, path, title=""):
     }
     if not swept:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(swept), figsize=(3.4 * len(swept), 3.1), squeeze=False)
     for ax, (name, rows) in zip(axes[0], swept.items()):
         settings = [r["setting"] for r in rows]

@@ -81,7 +81,8 @@ def _count(flags):
     return f"{sum(flags)}/{len(flags)}"
 
 
-def _cost(costs):
+def query_cost_range(costs):
+    """`"20–60"`-style text of per-seed query costs (None: never reached)."""
     reached = [c for c in costs if c is not None]
     if not reached:
         return "not reached"
@@ -170,7 +171,7 @@ def render_markdown(results):
                 _p(entry[f"{test}_p_value"]),
                 _count(entry[f"{test}_claimed"]),
                 _pct(entry[f"{test}_wdr"]),
-                _cost(entry[f"{test}_query_cost"]),
+                query_cost_range(entry[f"{test}_query_cost"]),
             ]
         lines.append("| " + " | ".join(row) + " |")
     lines += [

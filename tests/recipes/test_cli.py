@@ -322,18 +322,18 @@ def _budget_recipe(tmp_path):
 
 
 def test_out_of_distribution_queries_and_bad_budgets(tmp_path, capsys):
-    from kwm.recipes import experiment
+    from kwm.recipes.data import thief_queries
 
     config = load_recipe("mnist_baseline", quick=True,
                          overrides={"extraction": {"queries": "fashion_mnist", "num_queries": 300}})
     data = datasets.load("mnist", sources=("embedded",))
     fashion = datasets.TaskDataset("fashion_mnist", data.test, data.test, data.class_names,
                                    "image", data.provenance)
-    x = experiment.thief_queries(config, data, fashion, seed=0)
+    x = thief_queries(config, data, fashion, seed=0)
     assert len(x) == 300  # the budget, drawn from the other dataset's inputs
     assert np.isin(x.sum(axis=(1, 2, 3)), data.test.x.sum(axis=(1, 2, 3))).all()
     with pytest.raises(ValueError, match="was not loaded"):
-        experiment.thief_queries(config, data, None)
+        thief_queries(config, data, None)
     config["extraction"].update(queries="train", num_queries=10**6)
     with pytest.raises(ValueError, match="Received: extraction.num_queries=1000000"):
-        experiment.thief_queries(config, data)
+        thief_queries(config, data)

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from kwm import datasets
-from kwm.recipes import experiment, load_recipe
+from kwm.recipes import load_recipe
+from kwm.recipes.methods import screened_key, watermark_baseline, watermark_ewe
+from kwm.recipes.reference_models import reference_model_configs
 from kwm.watermarks import PatchTrigger
 
 
@@ -33,7 +35,7 @@ def _screen(effects):
 def test_the_first_candidate_under_the_bound_is_taken():
     screen, seen = _screen({(0, 0): 0.27, (5, 5): 0.13})
     keys = [_candidate((0, 0)), _candidate((5, 5)), _candidate((9, 9)), _candidate((20, 20))]
-    key, check = experiment._screened_key(iter(keys), screen, max_effect=0.1)
+    key, check = screened_key(iter(keys), screen, max_effect=0.1)
     assert key is keys[2] and seen == [(0, 0), (5, 5), (9, 9)]  # the last is never measured
     assert check["value"] == 0.0 and check["max_allowed"] == 0.1
     assert [c["trigger"]["position"] for c in check["refused"]] == [[0, 0], [5, 5]]
@@ -43,16 +45,16 @@ def test_the_first_candidate_under_the_bound_is_taken():
 def test_a_key_is_refused_when_every_candidate_moves_the_reference_models():
     screen, seen = _screen({(0, 0): 0.27, (5, 5): 0.11})
     with pytest.raises(ValueError, match=r"\[0, 0\]: \+27.0 points; trigger at \[5, 5\]: \+11.0"):
-        experiment._screened_key([_candidate((0, 0)), _candidate((5, 5))], screen, 0.1)
+        screened_key([_candidate((0, 0)), _candidate((5, 5))], screen, 0.1)
     assert seen == [(0, 0), (5, 5)]
 
 
 def test_unchecked_and_out_of_distribution_keys_pass_unmeasured():
     screen, seen = _screen({(0, 0): 1.0})
     first = _candidate((0, 0))
-    assert experiment._screened_key([first, _candidate((5, 5))], None, 0.1) == (first, None)
+    assert screened_key([first, _candidate((5, 5))], None, 0.1) == (first, None)
     ood = _candidate(None, ood=True)
-    assert experiment._screened_key([ood], screen, 0.1) == (ood, None) and seen == []
+    assert screened_key([ood], screen, 0.1) == (ood, None) and seen == []
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,7 @@ def test_ewe_passes_over_a_refused_position_to_the_next_best(ewe_quick):
         value = 0.3 if len(seen) == 1 else 0.0
         return {"value": value, "effects": [value] * 3}
 
-    victim, key, check = experiment._watermark_ewe(data, None, config, 0, 0, screen=screen)
+    victim, key, check = watermark_ewe(data, None, config, 0, 0, screen=screen)
     assert len(seen) == 2 and key.trigger.position == seen[1]
     (r1, c1), (r2, c2) = seen
     assert abs(r1 - r2) >= 3 or abs(c1 - c2) >= 3  # another place, not the same one shifted
@@ -95,7 +97,7 @@ def test_ewe_refuses_after_its_candidates_are_spent(ewe_quick):
         return {"value": 0.5, "effects": [0.5] * 3}
 
     with pytest.raises(ValueError, match="Every candidate trigger"):
-        experiment._watermark_ewe(data, None, config, 0, 0, screen=screen)
+        watermark_ewe(data, None, config, 0, 0, screen=screen)
     assert len(seen) == len(set(seen)) == 4
 
 
@@ -114,7 +116,7 @@ def test_the_victim_does_not_depend_on_what_the_screen_trains(ewe_quick):
 
     weights = []
     for screen in (cached, training):
-        victim, key, _ = experiment._watermark_ewe(data, None, config, 0, 0, screen=screen)
+        victim, key, _ = watermark_ewe(data, None, config, 0, 0, screen=screen)
         weights.append(victim.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
@@ -132,7 +134,7 @@ def test_a_fixed_trigger_moves_to_the_next_corner_when_refused():
         value = 0.3 if len(seen) == 1 else 0.0
         return {"value": value, "effects": [value] * 4}
 
-    _, key, check = experiment._watermark_baseline(data, None, config, 0, 0, screen=screen)
+    _, key, check = watermark_baseline(data, None, config, 0, 0, screen=screen)
     configured = PatchTrigger(**config["watermark"]["trigger"]).resolve(data.input_shape)
     assert seen[0] == configured.position and len(seen) == 2
     assert key.trigger.position == seen[1] != seen[0]
@@ -141,16 +143,16 @@ def test_a_fixed_trigger_moves_to_the_next_corner_when_refused():
 
 def test_reference_models_span_several_architectures():
     config = load_recipe("mnist_ewe")
-    configs = experiment.reference_model_configs(config)
+    configs = reference_model_configs(config)
     assert [c["architecture"] for c in configs] == ["ewe_cnn", "mlp", "lenet", "bn_cnn"]
     assert configs[0] is config["model"]  # the victim's architecture keeps its options
     config["verification"]["reference_models"] = 6
-    assert [c["architecture"] for c in experiment.reference_model_configs(config)][4:] == [
+    assert [c["architecture"] for c in reference_model_configs(config)][4:] == [
         "ewe_cnn", "mlp"
     ]
     config["verification"]["reference_architectures"] = ["", "vgg"]
     with pytest.raises(ValueError, match=r"Unknown reference architecture.*Received: .*'vgg'"):
-        experiment.reference_model_configs(config)
+        reference_model_configs(config)
     config["verification"]["reference_architectures"] = []
     with pytest.raises(ValueError, match="at least one entry"):
-        experiment.reference_model_configs(config)
+        reference_model_configs(config)

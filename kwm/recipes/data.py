@@ -1,0 +1,58 @@
+"""The data of a recipe: the task, the watermark sources, and the thief's queries."""
+
+import numpy as np
+
+from kwm import datasets
+
+
+def load_data(config, data_dir=None, download="auto"):
+    """The task dataset (and the watermark source dataset, if another) of a recipe."""
+    sources = tuple(config["data"]["sources"])
+    data = datasets.load(
+        config["experiment"]["dataset"], data_dir=data_dir, sources=sources, download=download
+    )
+    source_name = config["watermark"]["source_dataset"]
+    source = None
+    if source_name and source_name != data.name:
+        source = datasets.load(source_name, data_dir=data_dir, sources=sources, download=download)
+        # e.g. MNIST digits as the offline stand-in for SVHN on CIFAR: padded to 32x32, RGB.
+        source = datasets.match_input_shape(source, data.input_shape)
+    return data, source
+
+
+def load_queries(config, data, data_dir=None, download="auto"):
+    """The thief's query dataset when `extraction.queries` names another dataset, else None.
+
+    Its images are padded to the task's input shape if smaller
+    (`datasets.match_input_shape`); its labels are never used.
+    """
+    name = config["extraction"]["queries"]
+    if name == "train":
+        return None
+    queries = datasets.load(
+        name, data_dir=data_dir, sources=tuple(config["data"]["sources"]), download=download
+    )
+    return datasets.match_input_shape(queries, data.input_shape)
+
+
+def thief_queries(config, data, queries=None, seed=0):
+    """The inputs the thief sends: training inputs of the task or of `queries`, within the budget."""
+    extraction = config["extraction"]
+    if extraction["queries"] == "train":
+        x = data.train.x
+    elif queries is not None and queries.name == extraction["queries"]:
+        x = queries.train.x
+    else:
+        raise ValueError(
+            "`extraction.queries` names a dataset that was not loaded (`load_queries`). "
+            f"Received: extraction.queries={extraction['queries']!r}"
+        )
+    budget = extraction["num_queries"]
+    if budget < 0 or budget > len(x):
+        raise ValueError(
+            f"`extraction.num_queries` must lie in [0, {len(x)}] (0: all). "
+            f"Received: extraction.num_queries={budget}"
+        )
+    if budget:
+        x = x[np.random.default_rng(seed).choice(len(x), size=budget, replace=False)]
+    return x
