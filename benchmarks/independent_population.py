@@ -220,7 +220,8 @@ def merge_results(old, new):
 def summary_table(result):
     lines = [
         "| key | T | models | T-test H0 rejected | Wilcoxon H0 rejected | claimed | "
-        "smallest p: T-test, Wilcoxon | largest trigger effect (model) | T-test margin |",
+        "smallest p: T-test, Wilcoxon | largest watermark minus reference rate (model) | "
+        "T-test margin |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     groups = {}
