@@ -6,17 +6,51 @@ from kwm.architectures.cnn8 import cnn8
 from kwm.architectures.ewe_cnn import EWE_CNN_ENTANGLED_LAYERS, ewe_cnn
 from kwm.architectures.reference_panel import bn_cnn, lenet, mlp
 from kwm.architectures.resnet import resnet, resnet8, resnet18, resnet20
+from kwm.architectures.spec import (
+    ARCHITECTURES,
+    ArchitectureSpec,
+    get_architecture,
+    register_architecture,
+)
 
-_BUILDERS = {
-    "ewe_cnn": ewe_cnn,
-    "cnn8": cnn8,
-    "resnet8": resnet8,
-    "resnet20": resnet20,
-    "resnet18": resnet18,
-    "mlp": mlp,
-    "lenet": lenet,
-    "bn_cnn": bn_cnn,
-}
+RESNET_ENTANGLED_LAYERS = ("stage2_block1_out", "stage3_block1_out", "features")
+
+# The roles of each architecture's layers (`ArchitectureSpec`); the reference-panel models are
+# the owner's models without the watermark, of other families than the victims'.
+for _spec in (
+    ArchitectureSpec(
+        "ewe_cnn", ewe_cnn, ("relu1", "relu2", "relu3"), "dense1", "relu3", "relu3",
+        "EWE's MNIST CNN: conv 5x5/32, conv 3x3/64, dense 128",
+    ),
+    ArchitectureSpec(
+        "cnn8", cnn8, ("conv4", "conv6", "fc1"), "fc1", None, "fc1",
+        "the 8-layer CNN of feature sharing's Fig. 3: 6 conv, 2 dense",
+    ),
+    ArchitectureSpec(
+        "resnet8", resnet8, RESNET_ENTANGLED_LAYERS, "fc1", "fc1_relu", "features",
+        "CIFAR ResNet-8 (prune_layer needs options fc_units > 0)",
+    ),
+    ArchitectureSpec(
+        "resnet20", resnet20, RESNET_ENTANGLED_LAYERS, "fc1", "fc1_relu", "features",
+        "CIFAR ResNet-20 (prune_layer needs options fc_units > 0)",
+    ),
+    ArchitectureSpec(
+        "resnet18", resnet18, RESNET_ENTANGLED_LAYERS, "fc1", "fc1_relu", "features",
+        "ResNet-18 (prune_layer needs options fc_units > 0)",
+    ),
+    ArchitectureSpec(
+        "mlp", mlp, ("dense1", "dense2"), "dense2", None, "dense2", "reference panel: a two-layer MLP"
+    ),
+    ArchitectureSpec(
+        "lenet", lenet, ("conv1", "conv2", "dense2"), "dense2", None, "dense2",
+        "reference panel: LeNet-style CNN, tanh and average pooling",
+    ),
+    ArchitectureSpec(
+        "bn_cnn", bn_cnn, ("relu1", "relu2", "pool"), None, None, "pool",
+        "reference panel: batch-norm CNN with global average pooling",
+    ),
+):
+    register_architecture(_spec)
 
 
 def build(name, input_shape, num_classes, **kwargs):
@@ -33,11 +67,7 @@ def build(name, input_shape, num_classes, **kwargs):
     >>> build("ewe_cnn", (28, 28, 1), 10).name
     'ewe_cnn'
     """
-    if name not in _BUILDERS:
-        raise ValueError(
-            f"Unknown architecture. Known: {sorted(_BUILDERS)}. Received: name={name!r}"
-        )
-    builder = _BUILDERS[name]
+    builder = get_architecture(name).builder
     accepted = inspect.signature(builder).parameters
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
@@ -50,4 +80,4 @@ def build(name, input_shape, num_classes, **kwargs):
 
 
 def available_architectures():
-    return sorted(_BUILDERS)
+    return ARCHITECTURES.names()

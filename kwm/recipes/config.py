@@ -58,8 +58,9 @@ DEFAULTS = {
         "ratio": 1,
     },
     "ewe": {
-        # Layers whose outputs are entangled (EWE CNN: conv1, conv2, dense-128 after ReLU).
-        "layers": ["relu1", "relu2", "relu3"],
+        # Layers whose outputs are entangled ([]: the architecture's `entangled_layers`, e.g.
+        # the EWE CNN's conv1, conv2 and dense-128 after their ReLU).
+        "layers": [],
         # w of Eq. 2 for a batch-mean cross-entropy (reference factor / batch size).
         "snnl_weight": 0.0625,
         # One initial temperature per layer, or one for all (Eq. 1: exp(-d / T)).
@@ -136,8 +137,9 @@ DEFAULTS = {
     # `run` skips them. The other keys are `kwm.attacks.AttackSettings`.
     "attacks": {
         "run": [],
-        "prune_layer": "dense1",
-        "prune_activation": "relu3",
+        # "": the victim architecture's `prune_layer` and `prune_activation`.
+        "prune_layer": "",
+        "prune_activation": "",
         "pruning_ratios": [0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99],
         "fine_pruning_ratios": [0.5, 0.9],
         "fine_pruning_epochs": 2,
@@ -147,8 +149,9 @@ DEFAULTS = {
         "quantization_levels": [2, 10, 100],
         # 0: as many epochs as the thief's own extraction.
         "extraction_epochs": 0,
-        # The adaptive thief (EWE sec. 4.4) minimises the SNNL between classes on these layers.
-        "snnl_layers": ["relu1", "relu2", "relu3"],
+        # The adaptive thief (EWE sec. 4.4) minimises the SNNL between classes on these layers
+        # ([]: the thief architecture's `entangled_layers`).
+        "snnl_layers": [],
         # (w, T) of each adaptive extraction: the reference's scale (flat kernel), and one that acts.
         "adaptive_settings": [[0.0625, 100.0], [1.0, 0.3]],
         "neural_cleanse_examples": 512,
@@ -262,6 +265,31 @@ def _read_document(name_or_path, relative_to=None, chain=()):
     return merged, source
 
 
+def fill_layer_roles(config):
+    """Fills the layer settings a recipe left empty from its architectures' specs.
+
+    `ewe.layers`, `attacks.prune_layer` and `attacks.prune_activation` come
+    from the victim's architecture (`[model] architecture`),
+    `attacks.snnl_layers` from the thief's (`[extraction] architecture`, else
+    the victim's); see `kwm.architectures.ArchitectureSpec`. Settings the
+    recipe gives are kept.
+    """
+    from kwm.architectures import get_architecture
+
+    victim = get_architecture(config["model"]["architecture"])
+    thief = get_architecture(config["extraction"]["architecture"] or victim.name)
+    if not config["ewe"]["layers"]:
+        config["ewe"]["layers"] = list(victim.entangled_layers)
+    attacks = config["attacks"]
+    if not attacks["prune_layer"]:
+        attacks["prune_layer"] = victim.prune_layer
+        if not attacks["prune_activation"]:
+            attacks["prune_activation"] = victim.prune_activation
+    if not attacks["snnl_layers"]:
+        attacks["snnl_layers"] = list(thief.entangled_layers)
+    return config
+
+
 def load_recipe(name_or_path, quick=False, overrides=None, full=False):
     """Loads a recipe configuration.
 
@@ -296,6 +324,7 @@ def load_recipe(name_or_path, quick=False, overrides=None, full=False):
     if overrides:
         config = _merge(config, overrides)
     config["experiment"]["config_file"] = source
+    fill_layer_roles(config)
     for required in ("name", "dataset", "method"):
         if not config["experiment"][required]:
             raise ValueError(

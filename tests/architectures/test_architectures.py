@@ -108,3 +108,25 @@ def test_builder_options_are_checked():
         architectures.build("resnet8", (32, 32, 3), 10, fc_unit=32)
     with pytest.raises(ValueError, match="fc_units=-1"):
         architectures.build("resnet8", (32, 32, 3), 10, fc_units=-1)
+
+
+@pytest.mark.parametrize("name", architectures.available_architectures())
+def test_every_architecture_declares_layers_it_has(name):
+    spec = architectures.get_architecture(name)
+    shape = (32, 32, 3) if name.startswith("resnet") else (28, 28, 1)
+    options = {"fc_units": 16} if name.startswith("resnet") else {}
+    model = architectures.build(name, shape, 10, **options)
+    names = {layer.name for layer in model.layers}
+    assert set(spec.entangled_layers) <= names
+    for role in (spec.prune_layer, spec.prune_activation):
+        assert role is None or role in names
+    assert isinstance(spec.feature_layer, int) or spec.feature_layer in names
+
+
+def test_architectures_are_one_registry():
+    with pytest.raises(ValueError, match=r"Unknown architecture\. Known: \[.*'ewe_cnn'"):
+        architectures.get_architecture("vgg")
+    with pytest.raises(ValueError, match="registered already"):
+        architectures.register_architecture(
+            architectures.ArchitectureSpec("ewe_cnn", architectures.mlp, (), None, None)
+        )

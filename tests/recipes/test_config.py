@@ -74,3 +74,16 @@ def test_a_base_is_found_beside_the_file_and_cycles_are_errors(tmp_path):
     (tmp_path / "typo.toml").write_text('[experiment]\nbase = "mnist_ewe"\n[ewe]\nsnnl = 0\n')
     with pytest.raises(ValueError, match="ewe.snnl"):
         load_recipe(str(tmp_path / "typo.toml"))
+
+
+def test_layer_settings_come_from_the_architecture_unless_given():
+    config = load_recipe("mnist_baseline", overrides={"model": {"architecture": "cnn8"}})
+    assert config["ewe"]["layers"] == ["conv4", "conv6", "fc1"]
+    assert (config["attacks"]["prune_layer"], config["attacks"]["prune_activation"]) == ("fc1", None)
+    thief = load_recipe("mnist_baseline", overrides={"extraction": {"architecture": "lenet"}})
+    assert thief["attacks"]["snnl_layers"] == ["conv1", "conv2", "dense2"]  # the thief's
+    assert thief["ewe"]["layers"] == ["relu1", "relu2", "relu3"]  # the victim's
+    given = load_recipe("cifar10_feature_sharing")
+    assert given["attacks"]["snnl_layers"] == ["stage2_block1_out", "stage3_block1_out", "fc1_relu"]
+    with pytest.raises(ValueError, match="Unknown architecture"):
+        load_recipe("mnist_baseline", overrides={"model": {"architecture": "vgg"}})
