@@ -83,7 +83,9 @@ def load_run(run):
     configuration over today's defaults and its task data."""
     with open(os.path.join(run, "results.json")) as f:
         results = json.load(f)
-    config = _with_defaults(recipe_config.DEFAULTS, results["config"])
+    config = recipe_config.fill_layer_roles(
+        _with_defaults(recipe_config.DEFAULTS, results["config"])
+    )
     data, _ = load_data(config)
     return results, config, data
 

@@ -36,6 +36,11 @@ class Registry:
         self._entries[name] = entry
         return entry
 
+    def unregister(self, name):
+        """Removes `name` (e.g. a plugin's entry after a test); an error if it is not registered."""
+        self.get(name)
+        del self._entries[name]
+
     def get(self, name):
         if name not in self._entries:
             raise ValueError(
@@ -43,8 +48,9 @@ class Registry:
             )
         return self._entries[name]
 
-    def names(self):
-        return sorted(self._entries)
+    def names(self, sort=True):
+        """The registered names, sorted (or in registration order with `sort=False`)."""
+        return sorted(self._entries) if sort else list(self._entries)
 
     def __contains__(self, name):
         return name in self._entries

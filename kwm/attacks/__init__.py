@@ -26,5 +26,14 @@ from kwm.attacks.pruning import (
     mean_activations,
     prune_neurons,
 )
-from kwm.attacks.suite import ATTACKS, AttackSettings, resolve_attacks, run_attacks
+from kwm.attacks.suite import (
+    ATTACKS,
+    AttackContext,
+    AttackSettings,
+    available_attacks,
+    register_attack,
+    resolve_attacks,
+    run_attacks,
+)
 from kwm.attacks.tfmot_pruning import tf_keras_twin, tfmot_prune
+from kwm.attacks.weight_noise import add_weight_noise

@@ -17,6 +17,7 @@ from kwm.attacks.pruning import (
     prune_neurons,
 )
 from kwm.attacks.tfmot_pruning import tfmot_prune
+from kwm.registry import Registry
 
 
 @dataclasses.dataclass
@@ -54,6 +55,8 @@ class AttackSettings:
         unlearning_epochs: int. Epochs of Neural Cleanse's unlearning.
         batch_size: int. Batch size of every training.
         learning_rate: float. Adam learning rate of every training.
+        options: dict. Settings of attacks registered beyond these (each
+            attack documents its keys and defaults).
     """
 
     prune_layer: str = "dense1"
@@ -75,28 +78,84 @@ class AttackSettings:
     unlearning_epochs: int = 2
     batch_size: int = 128
     learning_rate: float = 1e-3
+    options: dict = dataclasses.field(default_factory=dict)
 
 
-ATTACKS = (
-    "pruning",
-    "fine_pruning",
-    "fine_tuning",
-    "magnitude_pruning",
-    "tfmot_pruning",
-    "hard_labels",
-    "quantization",
-    "adaptive_extraction",
-    "neural_cleanse",
-)
+# Attacks by name, in the order `"all"` runs them: each `attack(context) -> list of cells`.
+ATTACKS = Registry("attack")
+
+
+def register_attack(name):
+    """Decorator: registers `attack(context: AttackContext) -> list of cells` as `name`.
+
+    A cell is `context.cell(setting, model, start, **extra)`: the attacked
+    model scored like a suspect, tagged with the attack's setting. Settings
+    of attacks beyond `AttackSettings`' own fields go in its `options` dict.
+    """
+    return ATTACKS.register(name)
+
+
+@dataclasses.dataclass
+class AttackContext:
+    """What every attack receives from `run_attacks`.
+
+    Args:
+        name: str. The attack being run.
+        stolen: keras.Model. The stolen copy (never modified).
+        api: PredictionAPI. The victim's API.
+        queries: np.ndarray. The thief's task inputs.
+        clean_x, clean_y: np.ndarray. The adversary's clean labelled set.
+        small_x, small_y: np.ndarray. `settings.fine_tuning_examples` of them.
+        subset: np.ndarray. The indices of `small_x` in `clean_x`.
+        settings: AttackSettings.
+        student: callable. A fresh model for re-extraction.
+        fit, refit: dict. Training keywords (batch size, learning rate,
+            seed) of removal attacks and of re-extractions.
+        seed: int.
+        victim: keras.Model or None. The watermarked victim.
+        cell: callable. `cell(setting, model, start, **extra)` scores a model.
+    """
+
+    name: str
+    stolen: object
+    api: object
+    queries: object
+    clean_x: object
+    clean_y: object
+    small_x: object
+    small_y: object
+    subset: object
+    settings: object
+    student: object
+    fit: dict
+    refit: dict
+    seed: int
+    victim: object
+    cell: object
+    cache: dict = dataclasses.field(default_factory=dict)
+
+    def api_labels(self):
+        """The API's answers to the thief's queries (queried once per run)."""
+        if "api_labels" not in self.cache:
+            self.cache["api_labels"] = np.asarray(self.api(self.queries), "float32")
+        return self.cache["api_labels"]
+
+
+def available_attacks():
+    """The registered attacks, in the order `"all"` runs them."""
+    return ATTACKS.names(sort=False)
 
 
 def resolve_attacks(names):
     """`"all"`, a comma-separated string or a sequence of attack names -> a checked tuple."""
+    known = available_attacks()
     if isinstance(names, str):
-        names = ATTACKS if names == "all" else [n.strip() for n in names.split(",") if n.strip()]
+        names = known if names == "all" else [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in names if n not in ATTACKS]
     if unknown:
-        raise ValueError(f"Unknown attacks {unknown}. Known: {list(ATTACKS)} or 'all'. Received: {list(names)}")
+        raise ValueError(
+            f"Unknown attacks {unknown}. Known: {known} or 'all'. Received: {list(names)}"
+        )
     return tuple(dict.fromkeys(names))
 
 
@@ -144,6 +203,8 @@ def run_attacks(
       unlearning the smallest trigger (setting `"unlearned"`); with
       `victim`, first the watermarked victim's verdict (setting
       `"victim"`, the comparison of EWE section 5.4).
+    - any attack registered with `register_attack` (e.g. `weight_noise`,
+      `kwm.attacks.weight_noise`), run after these by `"all"`.
 
     Args:
         stolen: keras.Model. The stolen copy.
@@ -155,7 +216,7 @@ def run_attacks(
         evaluate: callable. `evaluate(model) -> dict` with at least
             `accuracy` and `watermark_accuracy` (e.g. a recipe's scoring
             with verification).
-        attacks: `"all"`, or names from `ATTACKS`.
+        attacks: `"all"`, or names from `available_attacks()`.
         settings: AttackSettings or None.
         student: callable or None. Builds a fresh model for re-extraction
             (default: a clone of `stolen`'s architecture).
@@ -178,104 +239,155 @@ def run_attacks(
     settings = settings or AttackSettings()
     log = log or (lambda message: None)
     student = student or (lambda: keras.models.clone_model(stolen))
-    s = settings
-    fit = dict(batch_size=s.batch_size, learning_rate=s.learning_rate, seed=seed)
+    fit = dict(batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=seed)
     refit = dict(fit, seed=seed if extraction_seed is None else extraction_seed)
     rng = np.random.default_rng(seed)
-    subset = rng.choice(len(clean_x), size=min(s.fine_tuning_examples, len(clean_x)), replace=False)
-    small_x, small_y = clean_x[subset], clean_y[subset]
-    api_labels = None
+    subset = rng.choice(
+        len(clean_x), size=min(settings.fine_tuning_examples, len(clean_x)), replace=False
+    )
+    cache = {}
     results = {}
-
-    def cell(setting, model, start, **extra):
-        scored = {"setting": setting, **evaluate(model), **extra}
-        scored["seconds"] = round(time.perf_counter() - start, 1)
-        log(
-            f"attack {name} {setting}: accuracy {100 * scored['accuracy']:.2f}%, "
-            f"watermark {100 * scored['watermark_accuracy']:.2f}%"
-        )
-        return scored
-
     for name in names:
-        cells = []
-        if name == "pruning":
-            ranking = mean_activations(stolen, s.prune_layer, queries, s.prune_activation)
-            for ratio in s.pruning_ratios:
-                start = time.perf_counter()
-                pruned = prune_neurons(
-                    stolen, s.prune_layer, queries, ratio, s.prune_activation, activations=ranking
-                )
-                cells.append(cell(ratio, pruned.model, start))
-        elif name == "fine_pruning":
-            if api_labels is None:
-                api_labels = np.asarray(api(queries), "float32")
-            for ratio in s.fine_pruning_ratios:
-                start = time.perf_counter()
-                pruned = fine_prune(
-                    stolen, s.prune_layer, queries, api_labels, ratio,
-                    epochs=s.fine_pruning_epochs, activation_layer=s.prune_activation, **fit,
-                )
-                cells.append(cell(ratio, pruned.model, start))
-        elif name == "fine_tuning":
-            for layers in ("all", "last"):
-                start = time.perf_counter()
-                tuned = fine_tune(stolen, small_x, small_y, layers=layers,
-                                  epochs=s.fine_tuning_epochs, **fit)
-                cells.append(cell(layers, tuned.model, start))
-        elif name == "magnitude_pruning":
-            for ratio in s.magnitude_ratios:
-                start = time.perf_counter()
-                cells.append(cell(ratio, magnitude_prune(stolen, ratio).model, start))
-        elif name == "tfmot_pruning":
-            if api_labels is None:
-                api_labels = np.asarray(api(queries), "float32")
-            for ratio in s.magnitude_ratios:
-                start = time.perf_counter()
-                pruned = tfmot_prune(
-                    stolen, queries, api_labels, ratio, epochs=s.fine_pruning_epochs, **fit
-                )
-                cells.append(cell(ratio, pruned.model, start, backend=pruned.layer))
-        elif name in ("hard_labels", "quantization"):
-            labels = ["hard"] if name == "hard_labels" else [
-                f"quantized:{k}" for k in s.quantization_levels
-            ]
-            for kind in labels:
-                start = time.perf_counter()
-                copy = extract_model(
-                    api, queries, student(), labels=label_transform(kind),
-                    epochs=s.extraction_epochs, verbose=0, **refit,
-                )
-                setting = "top-1" if kind == "hard" else int(kind.split(":")[1])
-                cells.append(cell(setting, copy.model, start))
-        elif name == "adaptive_extraction":
-            for weight, temperature in s.adaptive_settings:
-                start = time.perf_counter()
-                copy = adaptive_extract_model(
-                    api, queries, student(), s.snnl_layers, snnl_weight=weight,
-                    temperature=temperature, epochs=s.extraction_epochs, verbose=0, **refit,
-                )
-                cells.append(cell(f"w={weight:g}, T={temperature:g}", copy.model, start))
-        elif name == "neural_cleanse":
-            nc_x = clean_x[subset[: s.neural_cleanse_examples]]
-            if victim is not None:
-                start = time.perf_counter()
-                found = neural_cleanse(
-                    victim, nc_x, steps=s.neural_cleanse_steps, l1_weight=s.neural_cleanse_l1,
-                    adaptive=s.neural_cleanse_adaptive, batch_size=min(64, len(nc_x)), seed=seed,
-                )
-                cells.append(cell("victim", victim, start, neural_cleanse=found.to_dict()))
-            start = time.perf_counter()
-            found = neural_cleanse(
-                stolen, nc_x, steps=s.neural_cleanse_steps, l1_weight=s.neural_cleanse_l1,
-                adaptive=s.neural_cleanse_adaptive, batch_size=min(64, len(nc_x)), seed=seed,
+
+        def cell(setting, model, start, name=name, **extra):
+            scored = {"setting": setting, **evaluate(model), **extra}
+            scored["seconds"] = round(time.perf_counter() - start, 1)
+            log(
+                f"attack {name} {setting}: accuracy {100 * scored['accuracy']:.2f}%, "
+                f"watermark {100 * scored['watermark_accuracy']:.2f}%"
             )
-            statistics = found.to_dict()
-            cells.append(cell("detected", stolen, start, neural_cleanse=statistics))
-            start = time.perf_counter()
-            patched = unlearn(
-                stolen, small_x, small_y, found.triggers[found.anomaly_indices.argmax()],
-                epochs=s.unlearning_epochs, **fit,
-            )
-            cells.append(cell("unlearned", patched, start, neural_cleanse=statistics))
-        results[name] = cells
+            return scored
+
+        context = AttackContext(
+            name=name, stolen=stolen, api=api, queries=queries, clean_x=clean_x,
+            clean_y=clean_y, small_x=clean_x[subset], small_y=clean_y[subset], subset=subset,
+            settings=settings, student=student, fit=fit, refit=refit, seed=seed, victim=victim,
+            cell=cell, cache=cache,
+        )
+        results[name] = ATTACKS.get(name)(context)
     return results
+
+
+@register_attack("pruning")
+def _pruning(c):
+    s = c.settings
+    ranking = mean_activations(c.stolen, s.prune_layer, c.queries, s.prune_activation)
+    cells = []
+    for ratio in s.pruning_ratios:
+        start = time.perf_counter()
+        pruned = prune_neurons(
+            c.stolen, s.prune_layer, c.queries, ratio, s.prune_activation, activations=ranking
+        )
+        cells.append(c.cell(ratio, pruned.model, start))
+    return cells
+
+
+@register_attack("fine_pruning")
+def _fine_pruning(c):
+    s = c.settings
+    labels = c.api_labels()
+    cells = []
+    for ratio in s.fine_pruning_ratios:
+        start = time.perf_counter()
+        pruned = fine_prune(
+            c.stolen, s.prune_layer, c.queries, labels, ratio,
+            epochs=s.fine_pruning_epochs, activation_layer=s.prune_activation, **c.fit,
+        )
+        cells.append(c.cell(ratio, pruned.model, start))
+    return cells
+
+
+@register_attack("fine_tuning")
+def _fine_tuning(c):
+    cells = []
+    for layers in ("all", "last"):
+        start = time.perf_counter()
+        tuned = fine_tune(c.stolen, c.small_x, c.small_y, layers=layers,
+                          epochs=c.settings.fine_tuning_epochs, **c.fit)
+        cells.append(c.cell(layers, tuned.model, start))
+    return cells
+
+
+@register_attack("magnitude_pruning")
+def _magnitude_pruning(c):
+    cells = []
+    for ratio in c.settings.magnitude_ratios:
+        start = time.perf_counter()
+        cells.append(c.cell(ratio, magnitude_prune(c.stolen, ratio).model, start))
+    return cells
+
+
+@register_attack("tfmot_pruning")
+def _tfmot_pruning(c):
+    labels = c.api_labels()
+    cells = []
+    for ratio in c.settings.magnitude_ratios:
+        start = time.perf_counter()
+        pruned = tfmot_prune(
+            c.stolen, c.queries, labels, ratio, epochs=c.settings.fine_pruning_epochs, **c.fit
+        )
+        cells.append(c.cell(ratio, pruned.model, start, backend=pruned.layer))
+    return cells
+
+
+def _reextract(c, kinds):
+    cells = []
+    for kind in kinds:
+        start = time.perf_counter()
+        copy = extract_model(
+            c.api, c.queries, c.student(), labels=label_transform(kind),
+            epochs=c.settings.extraction_epochs, verbose=0, **c.refit,
+        )
+        setting = "top-1" if kind == "hard" else int(kind.split(":")[1])
+        cells.append(c.cell(setting, copy.model, start))
+    return cells
+
+
+@register_attack("hard_labels")
+def _hard_labels(c):
+    return _reextract(c, ["hard"])
+
+
+@register_attack("quantization")
+def _quantization(c):
+    return _reextract(c, [f"quantized:{k}" for k in c.settings.quantization_levels])
+
+
+@register_attack("adaptive_extraction")
+def _adaptive_extraction(c):
+    s = c.settings
+    cells = []
+    for weight, temperature in s.adaptive_settings:
+        start = time.perf_counter()
+        copy = adaptive_extract_model(
+            c.api, c.queries, c.student(), s.snnl_layers, snnl_weight=weight,
+            temperature=temperature, epochs=s.extraction_epochs, verbose=0, **c.refit,
+        )
+        cells.append(c.cell(f"w={weight:g}, T={temperature:g}", copy.model, start))
+    return cells
+
+
+@register_attack("neural_cleanse")
+def _neural_cleanse(c):
+    s = c.settings
+    nc_x = c.clean_x[c.subset[: s.neural_cleanse_examples]]
+    options = dict(
+        steps=s.neural_cleanse_steps, l1_weight=s.neural_cleanse_l1,
+        adaptive=s.neural_cleanse_adaptive, batch_size=min(64, len(nc_x)), seed=c.seed,
+    )
+    cells = []
+    if c.victim is not None:
+        start = time.perf_counter()
+        found = neural_cleanse(c.victim, nc_x, **options)
+        cells.append(c.cell("victim", c.victim, start, neural_cleanse=found.to_dict()))
+    start = time.perf_counter()
+    found = neural_cleanse(c.stolen, nc_x, **options)
+    statistics = found.to_dict()
+    cells.append(c.cell("detected", c.stolen, start, neural_cleanse=statistics))
+    start = time.perf_counter()
+    patched = unlearn(
+        c.stolen, c.small_x, c.small_y, found.triggers[found.anomaly_indices.argmax()],
+        epochs=s.unlearning_epochs, **c.fit,
+    )
+    cells.append(c.cell("unlearned", patched, start, neural_cleanse=statistics))
+    return cells

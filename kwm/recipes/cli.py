@@ -5,7 +5,7 @@ import datetime
 import os
 import sys
 
-from kwm.attacks import resolve_attacks
+from kwm.attacks import available_attacks, resolve_attacks
 from kwm.datasets import DatasetNotFoundError
 from kwm.prediction_api import InvalidPredictionError
 from kwm.recipes.config import load_recipe
@@ -54,8 +54,7 @@ def build_parser(dataset, methods):
     parser.add_argument(
         "--attacks",
         help="attack the stolen model: 'all' or a comma-separated list of "
-        "pruning, fine_pruning, fine_tuning, magnitude_pruning, tfmot_pruning, hard_labels, "
-        "quantization, adaptive_extraction, neural_cleanse",
+        + ", ".join(available_attacks()),
     )
     parser.add_argument(
         "--serving-temperature", type=float,

@@ -161,6 +161,9 @@ DEFAULTS = {
         "neural_cleanse_l1": 0.01,
         "neural_cleanse_adaptive": True,
         "unlearning_epochs": 2,
+        # Settings of attacks registered beyond the ones above (`kwm.attacks.register_attack`),
+        # e.g. { weight_noise_stds = [0.01, 0.1] }.
+        "options": {},
     },
     # Published figures this experiment reproduces (percent, [mean, std]).
     "paper": {},

@@ -273,7 +273,7 @@ def test_quick_run_with_every_attack(tmp_path):
     cells = results["seeds"][0]["attacks"]
     assert list(cells) == ["pruning", "fine_pruning", "fine_tuning", "magnitude_pruning",
                            "tfmot_pruning", "hard_labels", "quantization", "adaptive_extraction",
-                           "neural_cleanse"]
+                           "neural_cleanse", "weight_noise"]
     assert {c["backend"] for c in cells["tfmot_pruning"]} == {"tfmot"}
     assert [c["setting"] for c in cells["pruning"]] == [0.0, 0.9]
     assert [c["setting"] for c in cells["neural_cleanse"]] == ["victim", "detected", "unlearned"]
