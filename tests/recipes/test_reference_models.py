@@ -135,15 +135,15 @@ def test_recipes_cache_reference_models_by_default(tmp_path, capsys):
         '[experiment]\nname = "mnist_screened"\ndataset = "mnist"\nmethod = "baseline"\n'
         '[training]\nepochs = 1\nwatermark_epochs = 1\n'
         '[watermark]\nnum_embed = 64\nnum_verify = 40\n'
-        '[verification]\nwdr_draws = 20\nreference_models = 2\n'
+        '[verification]\nwdr_draws = 20\nreference_models = 3\n'
     )
     common = ["--config", str(config), "--seed", "0", "--data-source", "embedded",
               "--verbose", "0", "--output"]
     assert mnist.main(common + [str(tmp_path / "a")]) == 0
-    assert capsys.readouterr().out.count("training reference model") == 2
+    assert capsys.readouterr().out.count("training reference model") == 3
     cached = os.listdir(ReferenceModels.default_directory())
-    assert len([f for f in cached if f.endswith(".keras")]) == 2
+    assert len([f for f in cached if f.endswith(".keras")]) == 3
     assert mnist.main(common + [str(tmp_path / "b")]) == 0
     assert "training reference model" not in capsys.readouterr().out
     assert mnist.main(common + [str(tmp_path / "c"), "--no-reference-cache"]) == 0
-    assert capsys.readouterr().out.count("training reference model") == 2
+    assert capsys.readouterr().out.count("training reference model") == 3
