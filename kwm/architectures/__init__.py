@@ -4,6 +4,7 @@ import inspect
 
 from kwm.architectures.cnn8 import cnn8
 from kwm.architectures.ewe_cnn import EWE_CNN_ENTANGLED_LAYERS, ewe_cnn
+from kwm.architectures.layers import feature_model, find_layer, layer_paths
 from kwm.architectures.reference_panel import bn_cnn, lenet, mlp
 from kwm.architectures.resnet import resnet, resnet8, resnet18, resnet20
 from kwm.architectures.spec import (

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from kwm import training
+from kwm.architectures.layers import feature_model, find_layer
 
 _PRUNABLE = (keras.layers.Dense, keras.layers.Conv2D)
 
@@ -46,7 +47,7 @@ def check_ratio(ratio):
 
 def _prunable(model, name):
     try:
-        layer = model.get_layer(name)
+        layer = find_layer(model, name)
     except ValueError:
         layer = None
     if not isinstance(layer, _PRUNABLE):
@@ -83,8 +84,8 @@ def mean_activations(model, layer, x, activation_layer=None, batch_size=256):
         convolutions) of each unit's non-negative activation.
     """
     units = _prunable(model, layer).kernel.shape[-1]
-    probe = keras.Model(model.input, model.get_layer(activation_layer or layer).output)
-    a = np.maximum(np.asarray(probe.predict(x, batch_size=batch_size, verbose=0)), 0.0)
+    probe = feature_model(model, [activation_layer or layer])
+    a = np.maximum(np.asarray(probe.predict(x, batch_size=batch_size, verbose=0)[0]), 0.0)
     if a.shape[-1] != units:
         raise ValueError(
             f"The activation layer must have {layer}'s {units} units on its last axis. "

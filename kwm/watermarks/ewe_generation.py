@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kwm.architectures.layers import feature_model
 from kwm.losses.soft_nearest_neighbour import soft_nearest_neighbour_loss
 
 
@@ -192,7 +193,7 @@ def snnl_input_gradient(
         An array of the input shape: the mean gradient.
     """
     temperatures = _per_layer(temperatures, layers)
-    features = keras.Model(model.input, [model.get_layer(name).output for name in layers])
+    features = feature_model(model, layers, include_output=False)
     half = max(1, batch_size // 2)
     total = np.zeros(watermark_x.shape[1:], dtype="float64")
     for start in range(0, len(watermark_x), half):
@@ -360,19 +361,22 @@ def refine_watermarks(
         )
     temperatures = _per_layer(temperatures, layers)
     names = {layer.name for layer in model.layers}
-    score_layer = model.get_layer("logits").output if "logits" in names else model.output
-    scores_model = keras.Model(model.input, score_layer)
-    hidden_features = keras.Model(model.input, [model.get_layer(name).output for name in layers])
+    scores_model = feature_model(model, ["logits"]) if "logits" in names else model
+    hidden_features = feature_model(model, layers, include_output=False)
     use_log = "logits" not in names
 
-    def target_score(x):
+    def scores_of(x):
         scores = scores_model(x, training=False)
+        return scores[0] if isinstance(scores, (list, tuple)) else scores  # the logits first
+
+    def target_score(x):
+        scores = scores_of(x)
         if use_log:
             scores = tf.math.log(scores + 1e-12)
         return tf.reduce_sum(scores[:, target_class])
 
     def predicted_target_rate(x):
-        scores = scores_model(tf.constant(x, "float32"), training=False).numpy()
+        scores = np.asarray(scores_of(tf.constant(x, "float32")))
         return float(np.mean(scores.argmax(axis=-1) == target_class))
 
     half = max(1, batch_size // 2)

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kwm.architectures.layers import feature_model, find_layer
 from kwm.losses.soft_nearest_neighbour import DISTANCES, soft_nearest_neighbour_loss
 
 
@@ -40,12 +41,13 @@ class EWEModel(keras.Model):
     `model.classifier` alone.
 
     Args:
-        classifier: keras.Model. A functional classifier outputting
-            probabilities.
+        classifier: keras.Model. A functional classifier (probabilities or
+            logits: the task loss is the one `compile` is given).
         entangled_layers: sequence of str. Names of the classifier's layers
             whose outputs are entangled (e.g. the EWE CNN's `relu1`,
             `relu2`, `relu3`: the reference's conv1, conv2 and dense-128
-            outputs after their ReLU).
+            outputs after their ReLU); layers of nested models by name or
+            path (`kwm.architectures.find_layer`).
         snnl_weight: float. `w` of Eq. 2 (for a mean cross-entropy).
         temperatures: float or sequence of float. Initial temperature per
             entangled layer (`soft_nearest_neighbour_loss` convention).
@@ -80,13 +82,8 @@ class EWEModel(keras.Model):
         entangled_layers = [str(name) for name in entangled_layers]
         if not entangled_layers:
             raise ValueError("EWE needs at least one entangled layer. Received: entangled_layers=[]")
-        known = [layer.name for layer in classifier.layers]
-        missing = [name for name in entangled_layers if name not in known]
-        if missing:
-            raise ValueError(
-                f"The classifier has no layer named {missing}; its layers are {known}. "
-                f"Received: entangled_layers={entangled_layers}"
-            )
+        for name in entangled_layers:
+            find_layer(classifier, name)  # a clear error naming the classifier's layers
         if distance not in DISTANCES:
             raise ValueError(f"`distance` must be one of {DISTANCES}. Received: distance={distance!r}")
         if isinstance(temperatures, (int, float)):
@@ -103,11 +100,9 @@ class EWEModel(keras.Model):
         self.initial_temperatures = temperatures
         self.temperature_learning_rate = float(temperature_learning_rate)
         self.distance = distance
-        self._features = keras.Model(
-            classifier.inputs,
-            [classifier.get_layer(name).output for name in entangled_layers] + [classifier.output],
-            name=f"{classifier.name}_features",
-        )
+        self._features = feature_model(classifier, entangled_layers)
+        # Paths of nested layers (`backbone/layer`) name metrics as `backbone_layer`.
+        self._metric_names = [name.replace("/", "_") for name in entangled_layers]
         self.temperatures = [
             self.add_weight(
                 shape=(),
@@ -115,13 +110,76 @@ class EWEModel(keras.Model):
                 trainable=False,
                 name=f"temperature_{name}",
             )
-            for name, t in zip(entangled_layers, temperatures)
+            for name, t in zip(self._metric_names, temperatures)
         ]
         self.task_loss_tracker = keras.metrics.Mean(name="task_loss")
-        self.snnl_trackers = [keras.metrics.Mean(name=f"snnl_{n}") for n in entangled_layers]
+        self.snnl_trackers = [keras.metrics.Mean(name=f"snnl_{n}") for n in self._metric_names]
         self.temperature_trackers = [
-            keras.metrics.Mean(name=f"temperature_{n}") for n in entangled_layers
+            keras.metrics.Mean(name=f"temperature_{n}") for n in self._metric_names
         ]
+
+    def compile(
+        self,
+        optimizer=None,
+        loss=None,
+        metrics=None,
+        snnl_weight=None,
+        temperature_learning_rate=None,
+        **kwargs,
+    ):
+        """Configures training, like `keras.Model.compile` plus EWE's own settings.
+
+        As Keras's `Distiller` example takes its distillation settings in
+        `compile`, this takes `snnl_weight` (`w` of Eq. 2) and
+        `temperature_learning_rate` (`epsilon` of Algorithm 1); they replace
+        the constructor's. Called with no optimizer, loss or metrics, it
+        compiles with the wrapped classifier's own compile settings (its
+        optimizer, loss and metrics, logits or probabilities as its loss
+        expects), so a user's compiled classifier is watermarked as they
+        configured it.
+
+        Args:
+            optimizer, loss, metrics: as `keras.Model.compile`.
+            snnl_weight: float or None. `w` of Eq. 2 (non-negative).
+            temperature_learning_rate: float or None. `epsilon` of Algorithm 1.
+            **kwargs: other `keras.Model.compile` arguments.
+
+        Examples:
+
+        >>> import kwm
+        >>> classifier = kwm.architectures.ewe_cnn((8, 8, 1), num_classes=2)
+        >>> classifier.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        >>> model = EWEModel(classifier, ["relu3"])
+        >>> model.compile(snnl_weight=0.5)
+        >>> type(model.optimizer).__name__, model.snnl_weight
+        ('SGD', 0.5)
+        """
+        if snnl_weight is not None:
+            if float(snnl_weight) < 0:
+                raise ValueError(
+                    f"`snnl_weight` must be non-negative. Received: snnl_weight={snnl_weight}"
+                )
+            self.snnl_weight = float(snnl_weight)
+        if temperature_learning_rate is not None:
+            self.temperature_learning_rate = float(temperature_learning_rate)
+        if optimizer is None and loss is None and metrics is None:
+            config = self.classifier.get_compile_config()
+            if not config:
+                raise ValueError(
+                    "EWEModel.compile needs a loss, or a compiled classifier to take its optimizer, "
+                    "loss and metrics from. Received: loss=None and an uncompiled classifier"
+                )
+            config = keras.saving.deserialize_keras_object(config)
+            config.update(kwargs)
+            super().compile(**config)
+            return
+        super().compile(optimizer=optimizer or "rmsprop", loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        """Recompiles a loaded model with its saved compile settings."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def call(self, inputs, training=False):
         return self.classifier(inputs, training=training)

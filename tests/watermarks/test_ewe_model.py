@@ -91,9 +91,36 @@ def test_save_load_round_trip(tmp_path):
 
 def test_errors():
     classifier = architectures.ewe_cnn((8, 8, 1), num_classes=3)
-    with pytest.raises(ValueError, match="no layer named \\['conv9'\\]"):
+    with pytest.raises(ValueError, match="has no layer 'conv9'"):
         EWEModel(classifier, ["conv9"])
     with pytest.raises(ValueError, match="one positive temperature per entangled layer"):
         EWEModel(classifier, LAYERS, temperatures=[1.0])
     with pytest.raises(ValueError, match="distance"):
         EWEModel(classifier, LAYERS, distance="l1")
+
+
+def test_compile_takes_the_users_compiled_classifier():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden")(keras.layers.Flatten()(inputs))
+    logits = keras.layers.Dense(3, name="logits")(hidden)  # the user's model outputs logits
+    classifier = keras.Model(inputs, logits)
+    classifier.compile(
+        optimizer=keras.optimizers.SGD(0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model = EWEModel(classifier, ["hidden"])
+    model.compile(snnl_weight=0.25, temperature_learning_rate=0.5)
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert model.snnl_weight == 0.25 and model.temperature_learning_rate == 0.5
+    x, groups, y = _batch()
+    logs = model.train_on_batch((x, groups), y, return_dict=True)
+    assert {"accuracy", "snnl_hidden", "task_loss"} <= set(logs)
+    # The task loss is the user's: cross-entropy on logits.
+    expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, classifier(x))
+    assert np.isfinite(logs["task_loss"]) and abs(float(expected) - logs["task_loss"]) < 0.5
+    with pytest.raises(ValueError, match="snnl_weight"):
+        model.compile(snnl_weight=-1.0)
+    with pytest.raises(ValueError, match="uncompiled classifier"):
+        EWEModel(architectures.ewe_cnn((8, 8, 1), num_classes=3), ["relu3"]).compile()
