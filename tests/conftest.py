@@ -23,13 +23,32 @@ def toy_images(n, num_classes=3, size=16, seed=0):
     return x, y.astype("int32")
 
 
+@pytest.fixture(scope="session")
+def _shared_reference_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("reference_model_cache"))
+
+
 @pytest.fixture(autouse=True)
-def _reference_cache_per_test(tmp_path, monkeypatch):
-    """Recipes cache reference models by default: each test gets its own, empty cache."""
+def _reference_cache(_shared_reference_cache, monkeypatch):
+    """Recipes cache reference models by default: the tests share one cache, never the user's.
+
+    A cached model is reused only when its model, training, data, seed and versions all match
+    (tests/recipes/test_reference_models.py), so sharing changes no figure, only the time.
+    """
+    from kwm.recipes.reference_models import ReferenceModels
+
+    monkeypatch.setattr(ReferenceModels, "default_directory",
+                        staticmethod(lambda: _shared_reference_cache))
+
+
+@pytest.fixture
+def fresh_reference_cache(tmp_path, monkeypatch):
+    """An empty default reference cache, for tests that count the models a run trains."""
     from kwm.recipes.reference_models import ReferenceModels
 
     folder = str(tmp_path / "reference_model_cache")
     monkeypatch.setattr(ReferenceModels, "default_directory", staticmethod(lambda: folder))
+    return folder
 
 
 @pytest.fixture

@@ -201,7 +201,9 @@ def test_quick_ewe_run_with_refined_watermarks(tmp_path):
     not os.path.isdir(os.path.join(os.environ.get("KWM_DATA_DIR", ""), "fashion-mnist")),
     reason="KWM_DATA_DIR does not hold the real datasets (.ci/run sets it)",
 )
-def test_out_of_distribution_key_is_calibrated_on_reference_models(tmp_path, capsys):
+def test_out_of_distribution_key_is_calibrated_on_reference_models(
+    tmp_path, capsys, fresh_reference_cache
+):
     config = tmp_path / "ood.toml"
     config.write_text(
         '[experiment]\nname = "mnist_ood"\ndataset = "mnist"\nmethod = "baseline"\n'

@@ -127,7 +127,9 @@ def test_recipe_reuses_reference_models_across_runs(tmp_path, capsys):
     assert report2.count("loaded from") >= 3
 
 
-def test_recipes_cache_reference_models_by_default(tmp_path, capsys):
+def test_recipes_cache_reference_models_by_default(
+    tmp_path, capsys, fresh_reference_cache
+):
     from kwm.recipes.reference_models import ReferenceModels
 
     config = tmp_path / "screened.toml"
