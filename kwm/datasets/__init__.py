@@ -2,6 +2,7 @@
 
 from kwm.datasets import cifar  # noqa: F401  (registers cifar10, cifar100, svhn)
 from kwm.datasets import mnist  # noqa: F401  (registers mnist, fashion_mnist)
+from kwm.datasets import text  # noqa: F401  (registers sst2, imdb, text_ood)
 from kwm.datasets.idx import IDXFormatError, read_idx, write_idx
 from kwm.datasets.resolver import (
     DATA_DIR_ENV,

@@ -51,7 +51,11 @@ class DatasetSpec:
         local_format: str. The original file format a local copy must have.
         tfds_name: str or None. Name in the TensorFlow Datasets catalogue.
         from_tfds: callable or None. Converts `(x, y)` NumPy arrays of one
-            tfds split (loaded `as_supervised`) to kwm's input format.
+            tfds split to kwm's input format.
+        tfds_splits: tuple of str. The tfds splits kwm uses as its train and
+            test splits (GLUE's labelled evaluation split is `validation`).
+        tfds_keys: tuple of str or None. The input and label features, for a
+            tfds dataset without supervised keys; None: `as_supervised`.
         embedded: str or None. Folder under `kwm/datasets/embedded/` holding
             a real sample of the dataset in its original format.
         licence: str. Licence of the data.
@@ -66,6 +70,8 @@ class DatasetSpec:
     local_format: str
     tfds_name: Optional[str] = None
     from_tfds: Optional[Callable] = None
+    tfds_splits: tuple = ("train", "test")
+    tfds_keys: Optional[tuple] = None
     embedded: Optional[str] = None
     licence: str = ""
     citation: str = ""
@@ -261,24 +267,32 @@ def _load_tfds(spec, tfds_data_dir, download, attempts):
     try:
         loaded = tfds.load(
             spec.tfds_name,
-            split=["train", "test"],
-            as_supervised=True,
+            split=list(spec.tfds_splits),
+            as_supervised=spec.tfds_keys is None,
             data_dir=tfds_data_dir,
             download=not prepared,
         )
     except Exception as e:  # tfds raises many types on a failed download.
         raise _SourceUnavailable(f"tfds.load({spec.tfds_name!r}) failed: {e}")
-    train, test = (Split(*spec.from_tfds(*_to_numpy(tfds, ds))) for ds in loaded)
+    if spec.tfds_keys is not None:
+        x_key, y_key = spec.tfds_keys
+        loaded = [ds.map(lambda example: (example[x_key], example[y_key])) for ds in loaded]
+    train, test = (_as_split(spec.from_tfds(*_to_numpy(tfds, ds))) for ds in loaded)
     provenance = DataProvenance(
         dataset=spec.name,
         source="tfds",
-        location=f"{spec.tfds_name} {builder.version} in {builder.data_dir}",
+        location=f"{spec.tfds_name} {builder.version} in {builder.data_dir}"
+        + ("" if spec.tfds_splits == ("train", "test") else f" (splits {spec.tfds_splits})"),
         splits={"train": len(train), "test": len(test)},
         licence=spec.licence,
         citation=spec.citation,
         attempts=tuple(attempts),
     )
     return _make_dataset(spec, train, test, provenance)
+
+
+def _as_split(converted):
+    return converted if isinstance(converted, Split) else Split(*converted)
 
 
 def _to_numpy(tfds, dataset, batch_size=4096):
