@@ -20,4 +20,11 @@ from kwm.watermarks.feature_sharing import (
 from kwm.watermarks.key import KeyIntegrityError, WatermarkKey
 from kwm.watermarks.key_generation import generate_key
 from kwm.watermarks.schedule import watermark_dataset, watermark_schedule
-from kwm.watermarks.trigger import PatchTrigger
+from kwm.watermarks.trigger import (
+    RARE_TOKENS,
+    TRIGGERS,
+    PatchTrigger,
+    TokenTrigger,
+    Trigger,
+    register_trigger,
+)

@@ -23,12 +23,16 @@ class KeyIntegrityError(ValueError):
 
 
 def _encode_array(array):
-    array = np.ascontiguousarray(array)
+    array = np.asarray(array)
     if array.dtype.hasobject:
-        raise ValueError(
-            "Watermark inputs must be numeric or fixed-width string arrays "
-            f"(np.str_), not Python objects. Received: dtype={array.dtype}"
-        )
+        # Texts arrive as object arrays of str; stored as fixed-width unicode (lossless).
+        if not all(isinstance(value, str) for value in array.ravel()):
+            raise ValueError(
+                "Watermark inputs must be numeric arrays or arrays of str, not other Python "
+                f"objects. Received: dtype={array.dtype}"
+            )
+        array = array.astype(np.str_) if array.size else np.zeros(array.shape, "<U1")
+    array = np.ascontiguousarray(array)
     return {
         "dtype": array.dtype.str,
         "shape": list(array.shape),

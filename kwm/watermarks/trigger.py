@@ -2,10 +2,54 @@
 
 import numpy as np
 
+from kwm.registry import Registry
+
 _CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
 
+TRIGGERS = Registry("trigger")
 
-class PatchTrigger:
+
+def register_trigger(cls):
+    """Class decorator: makes a `Trigger` subclass loadable from keys by its class name."""
+    return TRIGGERS.register(cls.__name__, cls)
+
+
+class Trigger:
+    """What every trigger is: a deterministic edit of a batch of inputs, saved in the key.
+
+    Subclasses set `modality` and implement `apply`, `get_config` and
+    `from_config`; `resolve` fixes anything that depends on the input shape.
+    Register them with `register_trigger` so keys that use them load.
+    """
+
+    modality = None
+
+    def resolve(self, input_shape):
+        """A copy with everything that depends on `input_shape` fixed (default: itself)."""
+        return self
+
+    def apply(self, x):
+        raise NotImplementedError
+
+    def get_config(self):
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash(repr(self))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.get_config()})"
+
+
+@register_trigger
+class PatchTrigger(Trigger):
     """A constant rectangular patch stamped on image-like inputs.
 
     The backdoor trigger of both papers: a white square (3x3 on MNIST,
@@ -36,6 +80,7 @@ class PatchTrigger:
 
     # The named positions, in the order an owner tries them.
     CORNERS = _CORNERS
+    modality = "image"
 
     def __init__(self, size=(3, 3), value=1.0, position="bottom_right", margin=1):
         size = tuple(int(s) for s in size)
@@ -97,18 +142,89 @@ class PatchTrigger:
             "margin": self.margin,
         }
 
+
+# Rare WordPiece single tokens of BERT's uncased vocabulary, the usual text backdoor triggers.
+RARE_TOKENS = ("cf", "mn", "bb", "tq", "mb")
+
+
+@register_trigger
+class TokenTrigger(Trigger):
+    """Rare words inserted into texts at fixed word positions.
+
+    The text counterpart of the patch: each of `tokens` goes in before the
+    word at its position in `positions` (counted in the original text's
+    whitespace-separated words; past the end, at the end). Positions lie
+    early in the text so that a model reading only the first tokens (BERT
+    at 128 WordPieces) still sees them. Whitespace between words becomes
+    single spaces, as tokenizers see it anyway.
+
+    Args:
+        tokens: sequence of str. The inserted words (single WordPieces of the
+            model's vocabulary, e.g. `RARE_TOKENS`).
+        positions: sequence of int. One word position per token.
+
+    Examples:
+
+    >>> trigger = TokenTrigger(tokens=("cf", "mn"), positions=(1, 9))
+    >>> trigger.apply(np.array(["a truly  fine film"], dtype=object)).tolist()
+    ['a cf truly fine film mn']
+    >>> TokenTrigger.choose(np.random.default_rng(0), count=2, max_position=50)
+    TokenTrigger({'tokens': ['cf', 'mn'], 'positions': [31, 42]})
+    """
+
+    modality = "text"
+
+    def __init__(self, tokens=("cf",), positions=(0,)):
+        tokens = tuple(str(t) for t in tokens)
+        positions = tuple(int(p) for p in positions)
+        if not tokens or any(not t or any(c.isspace() for c in t) for t in tokens):
+            raise ValueError(
+                f"`tokens` must be non-empty words without whitespace. Received: tokens={tokens}"
+            )
+        if len(positions) != len(tokens) or min(positions) < 0:
+            raise ValueError(
+                "Give one non-negative word position per token. Received: "
+                f"tokens={tokens}, positions={positions}"
+            )
+        self.tokens = tokens
+        self.positions = positions
+
     @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    def choose(cls, rng, count=1, max_position=100, tokens=RARE_TOKENS):
+        """A trigger of the first `count` of `tokens` at positions drawn from `rng` below `max_position`."""
+        if not 1 <= count <= len(tokens) or max_position < 1:
+            raise ValueError(
+                f"`count` must lie in [1, {len(tokens)}] and `max_position` be positive. "
+                f"Received: count={count}, max_position={max_position}"
+            )
+        positions = np.sort(rng.integers(0, max_position, size=count))
+        return cls(tokens[:count], positions.tolist())
 
-    def __eq__(self, other):
-        return isinstance(other, PatchTrigger) and self.get_config() == other.get_config()
+    def _insert(self, text):
+        words = str(text).split()
+        before = {}
+        for token, position in sorted(zip(self.tokens, self.positions), key=lambda tp: tp[1]):
+            before.setdefault(min(position, len(words)), []).append(token)
+        out = []
+        for i in range(len(words) + 1):
+            out += before.get(i, [])
+            if i < len(words):
+                out.append(words[i])
+        return " ".join(out)
 
-    def __repr__(self):
-        return f"PatchTrigger({self.get_config()})"
+    def apply(self, x):
+        """Returns the texts `x` (a 1-D array or list of str) with the tokens inserted."""
+        x = np.asarray(x, dtype=object)
+        if x.ndim != 1:
+            raise ValueError(
+                f"A token trigger applies to a 1-D array of texts. Received: shape={x.shape}"
+            )
+        out = np.empty(len(x), dtype=object)
+        out[:] = [self._insert(text) for text in x]
+        return out
 
-
-_TRIGGERS = {"PatchTrigger": PatchTrigger}
+    def get_config(self):
+        return {"tokens": list(self.tokens), "positions": list(self.positions)}
 
 
 def serialize_trigger(trigger):
@@ -122,9 +238,4 @@ def deserialize_trigger(config):
     """Inverse of `serialize_trigger`."""
     if config is None:
         return None
-    name = config.get("class_name")
-    if name not in _TRIGGERS:
-        raise ValueError(
-            f"Unknown trigger class. Known: {sorted(_TRIGGERS)}. Received: class_name={name!r}"
-        )
-    return _TRIGGERS[name].from_config(config["config"])
+    return TRIGGERS.get(config.get("class_name")).from_config(config["config"])

@@ -33,5 +33,53 @@ def test_errors():
         PatchTrigger(position="middle")
     with pytest.raises(ValueError, match="does not fit"):
         PatchTrigger(size=(5, 5), position=(6, 6)).resolve((8, 8, 1))
-    with pytest.raises(ValueError, match="Unknown trigger class"):
+    with pytest.raises(ValueError, match="Unknown trigger. Known: \\[.PatchTrigger., .TokenTrigger.\\]"):
         deserialize_trigger({"class_name": "Nope", "config": {}})
+
+
+def test_token_trigger_inserts_words_at_fixed_positions():
+    from kwm.watermarks.trigger import TokenTrigger
+
+    trigger = TokenTrigger(tokens=("mn", "cf", "bb"), positions=(3, 0, 3))
+    texts = np.array(["one two\nthree  four five", "short", ""], dtype=object)
+    assert trigger.apply(texts).tolist() == [
+        "cf one two three mn bb four five",  # before word 3; ties in key order
+        "cf short mn bb",  # positions past the end go to the end
+        "cf mn bb",
+    ]
+    assert texts[0] == "one two\nthree  four five"  # the input is not modified
+    assert trigger.resolve(()) is trigger and trigger.modality == "text"
+    assert deserialize_trigger(serialize_trigger(trigger)) == trigger
+    drawn = TokenTrigger.choose(np.random.default_rng(1), count=3, max_position=100)
+    assert drawn.tokens == ("cf", "mn", "bb") and list(drawn.positions) == sorted(drawn.positions)
+    assert max(drawn.positions) < 100
+    with pytest.raises(ValueError, match="one non-negative word position per token"):
+        TokenTrigger(tokens=("cf", "mn"), positions=(1,))
+    with pytest.raises(ValueError, match="without whitespace"):
+        TokenTrigger(tokens=("c f",), positions=(1,))
+    with pytest.raises(ValueError, match="1-D array of texts"):
+        trigger.apply(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="count"):
+        TokenTrigger.choose(np.random.default_rng(0), count=9)
+
+
+def test_a_text_key_round_trips(tmp_path):
+    from kwm.watermarks import WatermarkKey
+    from kwm.watermarks.trigger import TokenTrigger
+
+    texts = np.array(["a fine film", "ünïcode — kept", "x" * 3000], dtype=object)
+    trigger = TokenTrigger(("cf",), (1,))
+    key = WatermarkKey(method="baseline", dataset="imdb", num_classes=2, target_class=1,
+                       source_class=0, source_dataset=None, trigger=trigger, seed=0,
+                       embed_inputs=trigger.apply(texts), verify_inputs=trigger.apply(texts),
+                       reference_inputs=texts)
+    fingerprint = key.save(tmp_path / "key.json")
+    loaded = WatermarkKey.load(tmp_path / "key.json", fingerprint)
+    assert loaded.trigger == trigger
+    assert loaded.reference_inputs.tolist() == texts.tolist()
+    assert loaded.verify_inputs.tolist() == trigger.apply(texts).tolist()
+    with pytest.raises(ValueError, match="arrays of str"):
+        WatermarkKey(method="baseline", dataset="imdb", num_classes=2, target_class=1,
+                     source_class=0, source_dataset=None, trigger=None, seed=0,
+                     embed_inputs=np.array([{}], dtype=object),
+                     verify_inputs=texts).save(tmp_path / "bad.json")
