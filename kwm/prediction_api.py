@@ -21,6 +21,10 @@ def _load_path(path):
     if os.path.isdir(path) and os.path.exists(os.path.join(path, "saved_model.pb")):
         import tensorflow as tf
 
+        try:  # a string-input SavedModel (text) needs its tokenizer ops registered first
+            import tensorflow_text  # noqa: F401
+        except ImportError:
+            pass
         return tf.saved_model.load(path)
     if path.endswith(".keras") and os.path.isfile(path):
         import keras
@@ -37,7 +41,9 @@ def _as_function(model):
     import keras
 
     if isinstance(model, keras.Model):
-        return model.predict_on_batch
+        from kwm.export.serving import serving_model
+
+        return serving_model(model).predict_on_batch  # a softmax after a model's logits
     if hasattr(model, "serve") and callable(model.serve):
         import tensorflow as tf
 

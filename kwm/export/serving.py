@@ -7,7 +7,9 @@ import numpy as np
 from kwm.export.serving_temperature import ServingTemperature
 
 
-def export_for_serving(model, path, check_inputs=None, atol=1e-5, temperature=1.0):
+def export_for_serving(
+    model, path, check_inputs=None, atol=1e-5, temperature=1.0, preprocessor=None
+):
     """Writes `model` as a TensorFlow SavedModel that serves probabilities.
 
     Uses `keras.Model.export` (endpoint `serve`). Only the classifier is
@@ -18,15 +20,22 @@ def export_for_serving(model, path, check_inputs=None, atol=1e-5, temperature=1.
     probabilities are `softmax(log(p) / temperature)` (`ServingTemperature`):
     the same decisions, softer (> 1) answers. With `check_inputs`, the
     SavedModel is reloaded and its answers compared with the Keras model's
-    (tempered alike).
+    (tempered alike). A classifier that outputs logits (a keras-hub
+    classifier's default) serves their softmax. With a `preprocessor` (a
+    keras-hub text preprocessor), the SavedModel takes raw strings: its
+    `serve` endpoint maps a 1-D `tf.string` batch through the preprocessor
+    and the classifier (`keras.export.ExportArchive`); a process loading it
+    must `import tensorflow_text` first (`kwm.PredictionAPI` does).
 
     Args:
-        model: keras.Model. A classifier outputting probabilities.
+        model: keras.Model. A classifier outputting probabilities or logits.
         path: str. Destination directory (must not exist yet).
         check_inputs: np.ndarray or None. Inputs on which to check that the
             served model answers like `model`.
         atol: float. Tolerance of that check.
         temperature: float. Temperature of the served probabilities.
+        preprocessor: keras layer or None. Maps raw inputs (strings) to the
+            classifier's inputs.
 
     Returns:
         The export path.
@@ -48,10 +57,31 @@ def export_for_serving(model, path, check_inputs=None, atol=1e-5, temperature=1.
             f"Refusing to overwrite an existing export. Received: path={path!r}"
         )
     classifier = serving_model(model, temperature)
-    classifier.export(path, format="tf_saved_model", verbose=False)
+    if preprocessor is None:
+        classifier.export(path, format="tf_saved_model", verbose=False)
+    else:
+        import keras
+
+        if not preprocessor.built:
+            preprocessor(tf.constant([""]))  # builds it (its vocabulary, its packer)
+        archive = keras.export.ExportArchive()
+        archive.track(classifier)
+        archive.track(preprocessor)
+
+        def serve(texts):
+            return classifier(preprocessor(texts), training=False)
+
+        archive.add_endpoint(
+            name="serve", fn=serve, input_signature=[tf.TensorSpec([None], tf.string)]
+        )
+        archive.write_out(path, verbose=False)
     if check_inputs is not None:
+        if preprocessor is not None:
+            import tensorflow_text  # noqa: F401  (registers the tokenizer ops the SavedModel uses)
         served = tf.saved_model.load(path)
-        expected = np.asarray(classifier.predict_on_batch(check_inputs))
+        model_inputs = check_inputs if preprocessor is None else preprocessor(
+            tf.constant(check_inputs))
+        expected = np.asarray(classifier.predict_on_batch(model_inputs))
         answered = served.serve(tf.constant(check_inputs)).numpy()
         error = float(np.abs(expected - answered).max())
         if error > atol:
@@ -62,15 +92,50 @@ def export_for_serving(model, path, check_inputs=None, atol=1e-5, temperature=1.
     return path
 
 
-def serving_model(model, temperature=1.0):
-    """The model an API serves: the plain classifier, tempered if `temperature != 1`.
+def outputs_logits(model):
+    """Whether a classifier outputs logits rather than probabilities.
 
-    A watermark-training wrapper (exposing `model.classifier`) is unwrapped;
-    with a temperature, the classifier is followed by `ServingTemperature`
-    in a new functional model sharing its layers.
+    A keras-hub task says so with its `activation` (linear: logits); other
+    models by their last layer's activation (softmax or sigmoid:
+    probabilities).
 
     Args:
-        model: keras.Model. A classifier outputting probabilities.
+        model: keras.Model.
+
+    Examples:
+
+    >>> import keras
+    >>> outputs_logits(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
+    True
+    >>> outputs_logits(keras.Sequential([keras.Input((3,)),
+    ...                                  keras.layers.Dense(2, activation="softmax")]))
+    False
+    """
+    import keras
+
+    model = getattr(model, "classifier", model)
+    activation = getattr(model, "activation", None)
+    if activation is None:
+        last = model.layers[-1] if getattr(model, "layers", None) else None
+        if isinstance(last, (ServingTemperature, keras.layers.Softmax)):
+            return False
+        activation = getattr(last, "activation", None)
+    if activation is None:
+        return False
+    name = getattr(activation, "__name__", str(activation))
+    return name == "linear"
+
+
+def serving_model(model, temperature=1.0):
+    """The model an API serves: the plain classifier's probabilities, tempered if `temperature != 1`.
+
+    A watermark-training wrapper (exposing `model.classifier`) is unwrapped;
+    a classifier that outputs logits (`outputs_logits`) is followed by a
+    softmax, and with a temperature by `ServingTemperature`, in a new
+    functional model sharing its layers.
+
+    Args:
+        model: keras.Model. A classifier outputting probabilities or logits.
         temperature: float. Temperature of the served probabilities.
 
     Returns:
@@ -88,17 +153,29 @@ def serving_model(model, temperature=1.0):
     import keras
 
     classifier = getattr(model, "classifier", model)
+    if outputs_logits(classifier):
+        classifier = _append(classifier, keras.layers.Softmax(name="probabilities"),
+                             f"{classifier.name}_probabilities")
     if float(temperature) == 1.0:
         return classifier
     layer = ServingTemperature(temperature, name="serving_temperature")
+    return _append(classifier, layer, f"{classifier.name}_served")
+
+
+def _append(classifier, layer, name):
+    """A functional model: `classifier` followed by `layer`, sharing its weights."""
+    import keras
+
     try:
         input_shape = classifier.input_shape
-    except AttributeError:
+    except (AttributeError, ValueError):
         input_shape = None
-    if not isinstance(input_shape, tuple):
-        raise ValueError(
-            "Serving at a temperature needs a classifier with one known input "
-            f"shape (a built functional model). Received: input_shape={input_shape!r}"
-        )
-    inputs = keras.Input(shape=input_shape[1:], dtype=classifier.inputs[0].dtype)
-    return keras.Model(inputs, layer(classifier(inputs)), name=f"{classifier.name}_served")
+    if isinstance(input_shape, tuple):  # one input: called on a fresh Input
+        inputs = keras.Input(shape=input_shape[1:], dtype=classifier.inputs[0].dtype)
+        return keras.Model(inputs, layer(classifier(inputs)), name=name)
+    if isinstance(getattr(classifier, "input", None), dict):  # named inputs (keras-hub)
+        return keras.Model(classifier.input, layer(classifier.output), name=name)
+    raise ValueError(
+        "Serving needs a built classifier with one input or named inputs (a functional or "
+        f"Sequential model). Received: input_shape={input_shape!r} of {classifier.name!r}"
+    )
