@@ -106,3 +106,58 @@ def write_class_folders(root, per_class=(3, 2), size=32, classes=None, fmt="png"
                     os.path.join(folder, f"{i:04d}.{fmt}"), image, scale=False
                 )
     return root
+
+
+TINY_VOCABULARY = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "fine", "film", "dull",
+                   "good", "bad", "movie", "cf", "mn", "bb", "tq", "mb")
+
+
+def write_hf_bert_folder(folder, vocabulary=TINY_VOCABULARY, hidden=8, layers=1, heads=2,
+                         intermediate=16, max_positions=32, seed=0):
+    """A tiny BERT in Hugging Face format (config.json, vocab.txt, tokenizer_config.json,
+    model.safetensors with random weights), as keras-hub's `from_preset` reads it."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    config = {"model_type": "bert", "architectures": ["BertModel"], "vocab_size": len(vocabulary),
+              "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads,
+              "intermediate_size": intermediate, "max_position_embeddings": max_positions,
+              "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12}
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f)
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump({"do_lower_case": True, "tokenizer_class": "BertTokenizer"}, f)
+    with open(os.path.join(folder, "vocab.txt"), "w") as f:
+        f.write("\n".join(vocabulary) + "\n")
+
+    def w(*shape):
+        return rng.normal(0, 0.02, shape).astype("float32")
+
+    tensors = {
+        "embeddings.word_embeddings.weight": w(len(vocabulary), hidden),
+        "embeddings.position_embeddings.weight": w(max_positions, hidden),
+        "embeddings.token_type_embeddings.weight": w(2, hidden),
+        "embeddings.LayerNorm.weight": np.ones(hidden, "float32"),
+        "embeddings.LayerNorm.bias": np.zeros(hidden, "float32"),
+        "pooler.dense.weight": w(hidden, hidden),
+        "pooler.dense.bias": np.zeros(hidden, "float32"),
+    }
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        for name in ("query", "key", "value"):
+            tensors[f"{p}attention.self.{name}.weight"] = w(hidden, hidden)
+            tensors[f"{p}attention.self.{name}.bias"] = np.zeros(hidden, "float32")
+        tensors[f"{p}attention.output.dense.weight"] = w(hidden, hidden)
+        tensors[f"{p}attention.output.dense.bias"] = np.zeros(hidden, "float32")
+        tensors[f"{p}intermediate.dense.weight"] = w(intermediate, hidden)
+        tensors[f"{p}intermediate.dense.bias"] = np.zeros(intermediate, "float32")
+        tensors[f"{p}output.dense.weight"] = w(hidden, intermediate)
+        tensors[f"{p}output.dense.bias"] = np.zeros(hidden, "float32")
+        for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
+            tensors[f"{p}{norm}.weight"] = np.ones(hidden, "float32")
+            tensors[f"{p}{norm}.bias"] = np.zeros(hidden, "float32")
+    save_file(tensors, os.path.join(folder, "model.safetensors"))
+    return folder, tensors

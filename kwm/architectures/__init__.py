@@ -13,6 +13,13 @@ from kwm.architectures.spec import (
     get_architecture,
     register_architecture,
 )
+from kwm.architectures.text import (
+    bert_text_classifier,
+    installed_minilm,
+    resolve_text_preset,
+    small_bert_text_classifier,
+    word_piece_vocabulary,
+)
 
 RESNET_ENTANGLED_LAYERS = ("stage2_block1_out", "stage3_block1_out", "features")
 
@@ -49,6 +56,16 @@ for _spec in (
     ArchitectureSpec(
         "bn_cnn", bn_cnn, ("relu1", "relu2", "pool"), None, None, "pool",
         "reference panel: batch-norm CNN with global average pooling",
+    ),
+    ArchitectureSpec(
+        "bert", bert_text_classifier, ("bert_backbone/pooled_dense",),
+        "bert_backbone/pooled_dense", None, "bert_backbone",
+        "pretrained BERT text classifier through keras-hub (options preset, sequence_length)",
+    ),
+    ArchitectureSpec(
+        "small_bert", small_bert_text_classifier, ("bert_backbone/pooled_dense",),
+        "bert_backbone/pooled_dense", None, "bert_backbone",
+        "small BERT text classifier trained from scratch (option vocabulary)",
     ),
 ):
     register_architecture(_spec)

