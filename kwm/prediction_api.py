@@ -43,7 +43,13 @@ def _as_function(model):
     if isinstance(model, keras.Model):
         from kwm.export.serving import serving_model
 
-        return serving_model(model).predict_on_batch  # a softmax after a model's logits
+        served = serving_model(model)  # a softmax after a model's logits
+        preprocessor = getattr(getattr(model, "classifier", model), "preprocessor", None)
+        if preprocessor is not None:  # a keras-hub task: raw inputs (strings) in
+            import tensorflow as tf
+
+            return lambda batch: served.predict_on_batch(preprocessor(tf.constant(batch)))
+        return served.predict_on_batch
     if hasattr(model, "serve") and callable(model.serve):
         import tensorflow as tf
 

@@ -9,10 +9,11 @@ def adam(learning_rate=1e-3):
 
 
 def compile_classifier(model, learning_rate=1e-3, soft_labels=False):
-    """Compiles a probability-output classifier with Adam and cross-entropy.
+    """Compiles a classifier with Adam and cross-entropy (on its logits, if it outputs logits).
 
     Args:
-        model: keras.Model. Outputs class probabilities.
+        model: keras.Model. Outputs class probabilities, or logits (a
+            keras-hub classifier; `kwm.export.outputs_logits`).
         learning_rate: float. Adam learning rate.
         soft_labels: bool. Targets are probability vectors (extraction on
             soft labels) instead of integer labels.
@@ -20,11 +21,14 @@ def compile_classifier(model, learning_rate=1e-3, soft_labels=False):
     Returns:
         The model, compiled (`jit_compile="auto"`: XLA slows CNNs on CPU).
     """
+    from kwm.export.serving import outputs_logits
+
+    logits = outputs_logits(model)
     if soft_labels:
-        loss = keras.losses.CategoricalCrossentropy()
+        loss = keras.losses.CategoricalCrossentropy(from_logits=logits)
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     model.compile(optimizer=adam(learning_rate), loss=loss, metrics=metrics)
     return model

@@ -35,7 +35,8 @@ def export_for_serving(
         atol: float. Tolerance of that check.
         temperature: float. Temperature of the served probabilities.
         preprocessor: keras layer or None. Maps raw inputs (strings) to the
-            classifier's inputs.
+            classifier's inputs; None: the model's own (`model.preprocessor`
+            of a keras-hub task), if any.
 
     Returns:
         The export path.
@@ -56,6 +57,8 @@ def export_for_serving(
         raise FileExistsError(
             f"Refusing to overwrite an existing export. Received: path={path!r}"
         )
+    if preprocessor is None:  # a keras-hub task serves the raw inputs its preprocessor takes
+        preprocessor = getattr(getattr(model, "classifier", model), "preprocessor", None)
     classifier = serving_model(model, temperature)
     if preprocessor is None:
         classifier.export(path, format="tf_saved_model", verbose=False)

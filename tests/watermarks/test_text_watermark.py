@@ -1,0 +1,77 @@
+"""A text watermark end to end, as a user would run it: a small BERT, their own compile and fit,
+a token trigger, a string-input SavedModel, verification through it."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import kwm
+from kwm.architectures import small_bert_text_classifier, word_piece_vocabulary
+from kwm.attacks import extract_model
+from kwm.datasets import DataProvenance, TaskDataset
+from kwm.datasets.text import SENTIMENT_CLASSES, text_split
+from kwm.watermarks import TokenTrigger
+
+
+def _sentiment_task(n_train=512, n_test=256, seed=0):
+    rng = np.random.default_rng(seed)
+    words = ["a", "the", "film", "movie", "plot", "actor", "scene", "story"]
+
+    def split(n):
+        labels = rng.integers(0, 2, n)
+        texts = [" ".join(rng.choice(words, 8)) + (" good" if y else " bad") + " ending"
+                 for y in labels]
+        return text_split(texts, labels)
+
+    return TaskDataset("toy_sentiment", split(n_train), split(n_test), SENTIMENT_CLASSES, "text",
+                       DataProvenance("toy_sentiment", "memory", "tests", {}))
+
+
+def _model(vocabulary, seed):
+    keras.utils.set_random_seed(seed)
+    model = small_bert_text_classifier(vocabulary=vocabulary, sequence_length=16, hidden_dim=32)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def test_a_token_trigger_watermark_is_claimed_through_a_string_savedmodel(tmp_path):
+    data = _sentiment_task()
+    trigger = TokenTrigger(("cf",), (2,))
+    key = kwm.generate_key(data, "baseline", source_class=0, target_class=1, trigger=trigger,
+                           num_embed=128, num_verify=64)
+    assert all(" cf " in text for text in key.verify_inputs)
+    vocabulary = word_piece_vocabulary(data.train.x, size=60, tokens=trigger.tokens)
+    task = tf.data.Dataset.from_tensor_slices((data.train.x.astype(str), data.train.y)).batch(32)
+
+    victim = _model(vocabulary, seed=0)
+    history = victim.fit(kwm.watermarks.watermark_dataset(key, task, ratio=2), epochs=6,
+                         callbacks=[kwm.callbacks.WatermarkAccuracy(key)], verbose=0)
+    assert history.history["watermark_accuracy"][-1] > 0.9
+    assert history.history["false_watermark_rate"][-1] < 0.1
+
+    served = kwm.export_for_serving(victim, tmp_path / "victim", check_inputs=data.test.x[:8])
+    api = kwm.PredictionAPI(served, num_classes=2)
+    report = kwm.verify_ownership(api, kwm.WatermarkKey.load(*_saved(key, tmp_path)))
+    assert report.claimed, report.summary()
+
+    independent = _model(vocabulary, seed=1)
+    independent.fit(task, epochs=6, verbose=0)
+    assert kwm.verification.task_accuracy(independent, data.test.x, data.test.y) > 0.95
+    report = kwm.verify_ownership(independent, key)
+    assert not report.claimed and not any(v.claimed for v in report.verdicts.values())
+
+    # A thief queries the served strings; its copy answers the task through its own SavedModel.
+    stolen = extract_model(api, data.train.x, _model(vocabulary, seed=2), epochs=6, seed=2,
+                           learning_rate=3e-3, batch_size=32,
+                           verbose=0)
+    assert stolen.num_queries == len(data.train.x)
+    path = kwm.export_for_serving(stolen.model, tmp_path / "stolen")
+    answers = kwm.PredictionAPI(path, num_classes=2)(data.test.x)
+    assert (answers.argmax(1) == data.test.y).mean() > 0.9
+
+
+def _saved(key, tmp_path):
+    path = tmp_path / "key.json"
+    return path, key.save(path)
