@@ -1,6 +1,7 @@
 """Training helpers shared by watermarking methods, attacks and recipes."""
 
 import keras
+import numpy as np
 
 
 def adam(learning_rate=1e-3):
@@ -63,6 +64,10 @@ def train_classifier(
     """
     if seed is not None:
         keras.utils.set_random_seed(seed)
+    if getattr(model, "preprocessor", None) is not None:
+        # keras-hub tasks ignore `shuffle`: shuffle the examples here instead.
+        order = np.random.default_rng(seed).permutation(len(y))
+        x, y = np.asarray(x)[order], np.asarray(y)[order]
     compile_classifier(model, learning_rate)
     return model.fit(
         x,

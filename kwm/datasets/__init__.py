@@ -13,4 +13,4 @@ from kwm.datasets.resolver import (
     register_dataset,
 )
 from kwm.datasets.shape import match_input_shape, pad_images
-from kwm.datasets.task_dataset import DataProvenance, Split, TaskDataset
+from kwm.datasets.task_dataset import DataProvenance, Split, TaskDataset, subsample

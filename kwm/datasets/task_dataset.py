@@ -143,3 +143,60 @@ class TaskDataset:
 
     def describe(self):
         return self.provenance.describe()
+
+
+def _stratified(split, count, rng):
+    if not count or count >= len(split):
+        return split, None
+    order = rng.permutation(len(split))
+    labels = split.y[order]
+    chosen = []
+    for label in np.unique(split.y):
+        members = order[labels == label]
+        chosen.append(members[: int(round(count * len(members) / len(split)))])
+    indices = np.sort(np.concatenate(chosen))
+    return Split(split.x[indices], split.y[indices]), indices
+
+
+def subsample(data, max_train=0, max_test=0, seed=0):
+    """A `TaskDataset` with about `max_train` / `max_test` examples, every class in proportion.
+
+    The draw is fixed by `seed`, so every run of a recipe (victim, thief,
+    reference models) sees the same examples; the provenance notes say what
+    was kept.
+
+    Args:
+        data: TaskDataset.
+        max_train: int. Training examples kept (0: all).
+        max_test: int. Test examples kept (0: all).
+        seed: int.
+
+    Examples:
+
+    >>> x = np.zeros((10, 2), "float32"); y = np.array([0, 1] * 5)
+    >>> data = TaskDataset("toy", Split(x, y), Split(x, y), ("a", "b"), "image",
+    ...     DataProvenance("toy", "memory", "", {"train": 10, "test": 10}))
+    >>> small = subsample(data, max_train=4)
+    >>> len(small.train), np.bincount(small.train.y).tolist(), len(small.test)
+    (4, [2, 2], 10)
+    """
+    if max_train < 0 or max_test < 0:
+        raise ValueError(
+            f"Subset sizes must be >= 0 (0: all). Received: max_train={max_train}, "
+            f"max_test={max_test}"
+        )
+    rng = np.random.default_rng(seed)
+    train, train_kept = _stratified(data.train, max_train, rng)
+    test, test_kept = _stratified(data.test, max_test, rng)
+    if train_kept is None and test_kept is None:
+        return data
+    note = (
+        f"kwm kept {len(train):,} of {len(data.train):,} training and {len(test):,} of "
+        f"{len(data.test):,} test examples (stratified, seed {seed})"
+    )
+    provenance = dataclasses.replace(
+        data.provenance,
+        splits={"train": len(train), "test": len(test)},
+        notes="; ".join(n for n in (data.provenance.notes, note) if n),
+    )
+    return dataclasses.replace(data, train=train, test=test, provenance=provenance)

@@ -156,13 +156,18 @@ def serving_model(model, temperature=1.0):
     import keras
 
     classifier = getattr(model, "classifier", model)
-    if outputs_logits(classifier):
-        classifier = _append(classifier, keras.layers.Softmax(name="probabilities"),
-                             f"{classifier.name}_probabilities")
-    if float(temperature) == 1.0:
-        return classifier
-    layer = ServingTemperature(temperature, name="serving_temperature")
-    return _append(classifier, layer, f"{classifier.name}_served")
+    preprocessor = getattr(classifier, "preprocessor", None)
+    served = classifier
+    if outputs_logits(served):
+        served = _append(served, keras.layers.Softmax(name="probabilities"),
+                         f"{classifier.name}_probabilities")
+    if float(temperature) != 1.0:
+        layer = ServingTemperature(temperature, name="serving_temperature")
+        served = _append(served, layer, f"{classifier.name}_served")
+    if preprocessor is not None and served is not classifier:
+        # A keras-hub task's raw inputs still go through its preprocessor (which holds no weights).
+        served.preprocessor = preprocessor
+    return served
 
 
 def _append(classifier, layer, name):

@@ -30,6 +30,10 @@ DEFAULTS = {
     },
     "data": {
         "sources": ["local", "tfds", "embedded"],
+        # A CPU-sized run's share of the task: this many training and test examples, drawn once
+        # per dataset with a fixed seed, every class in its proportion (0: all).
+        "max_train": 0,
+        "max_test": 0,
     },
     "model": {
         "architecture": "ewe_cnn",
@@ -89,6 +93,8 @@ DEFAULTS = {
         # End of the frozen feature extractor: a layer name, or how many layers with
         # weights from the input (-1: all but the last, the paper's "last decision layer").
         "freeze_up_to": -1,
+        # Step 2's learning rate (0: the training's), e.g. a new head on a frozen BERT.
+        "learning_rate": 0.0,
     },
     "serving": {
         # Temperature of the probabilities the victim's API answers with

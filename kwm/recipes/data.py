@@ -11,6 +11,7 @@ def load_data(config, data_dir=None, download="auto"):
     data = datasets.load(
         config["experiment"]["dataset"], data_dir=data_dir, sources=sources, download=download
     )
+    data = datasets.subsample(data, config["data"]["max_train"], config["data"]["max_test"])
     source_name = config["watermark"]["source_dataset"]
     source = None
     if source_name and source_name != data.name:

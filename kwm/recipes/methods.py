@@ -18,6 +18,7 @@ from kwm.recipes.models import build_model
 from kwm.registry import Registry
 from kwm.watermarks import (
     PatchTrigger,
+    TokenTrigger,
     class_confusion,
     embed_baseline_watermark,
     embed_ewe_watermark,
@@ -95,7 +96,7 @@ def screened_key(candidates, screen, max_effect):
         "could be accused; choose another trigger position, trigger or class pair (EWE: "
         "more SNNL positions, `ewe.trigger_candidates`). Received: "
         + "; ".join(
-            f"trigger at {c['trigger']['position'] if c['trigger'] else None}: "
+            f"trigger at {(c['trigger'] or {}).get('position', c['trigger'])}: "
             f"+{100 * c['value']:.1f} points" for c in refused
         )
     )
@@ -111,23 +112,60 @@ def watermark_baseline(data, source_data, config, seed, verbose, screen=None):
 @METHODS.register("feature_sharing")
 def watermark_feature_sharing(data, source_data, config, seed, verbose, screen=None):
     options = {"freeze_up_to": config["feature_sharing"]["freeze_up_to"]}
+    if config["feature_sharing"]["learning_rate"]:
+        options["watermark_learning_rate"] = config["feature_sharing"]["learning_rate"]
     return watermark_two_phase(
         embed_feature_sharing_watermark, options, data, source_data, config, seed, verbose,
         screen,
     )
 
 
+def recipe_triggers(config, seed, reserve=False):
+    """The recipe's trigger candidates, best first (`[watermark] trigger`).
+
+    A patch (`{ size, value, position, margin }`, images): the configured
+    position, then, with `reserve` and a named corner, the other corners. A
+    token trigger (`{ type = "token", tokens = [...], max_position = N }`,
+    text): the tokens at word positions drawn with the seed, then, with
+    `reserve`, four more draws. No trigger (`{}`): `[None]`.
+    """
+    settings = dict(config["watermark"]["trigger"])
+    kind = settings.pop("type", "patch")
+    if not settings and kind == "patch":
+        return [None]
+    if kind == "token":
+        tokens = settings.pop("tokens", ["cf"])
+        max_position = settings.pop("max_position", 100)
+        if settings:
+            raise ValueError(
+                "A token trigger takes `tokens` and `max_position`. "
+                f"Received: watermark.trigger={config['watermark']['trigger']}"
+            )
+        rng = np.random.default_rng([seed, 7])
+        return [
+            TokenTrigger.choose(rng, count=len(tokens), max_position=max_position, tokens=tokens)
+            for _ in range(5 if reserve else 1)
+        ]
+    if kind != "patch":
+        raise ValueError(
+            "`watermark.trigger.type` must be 'patch' (images) or 'token' (text). "
+            f"Received: type={kind!r}"
+        )
+    triggers = [PatchTrigger(**settings)]
+    if reserve and isinstance(settings.get("position"), str):
+        # The configured corner first; the other corners in reserve for the trigger check.
+        triggers += [
+            PatchTrigger(**{**settings, "position": corner})
+            for corner in PatchTrigger.CORNERS
+            if corner != settings["position"]
+        ]
+    return triggers
+
+
 def watermark_two_phase(embed, options, data, source_data, config, seed, verbose, screen):
     """Clean training, then fine-tuning on task + watermarks (baseline, feature sharing)."""
     train, wm = config["training"], config["watermark"]
-    triggers = [PatchTrigger(**wm["trigger"])] if wm["trigger"] else [None]
-    if screen is not None and wm["trigger"] and isinstance(wm["trigger"]["position"], str):
-        # The configured corner first; the other corners in reserve for the trigger check.
-        triggers += [
-            PatchTrigger(**{**wm["trigger"], "position": corner})
-            for corner in PatchTrigger.CORNERS
-            if corner != wm["trigger"]["position"]
-        ]
+    triggers = recipe_triggers(config, seed, reserve=screen is not None)
     key, trigger_check = screened_key(
         (
             recipe_key(data, source_data, config, seed, wm["source_class"], wm["target_class"], t)
@@ -175,7 +213,12 @@ def watermark_ewe(data, source_data, config, seed, verbose, screen=None):
     sources = data if source_data is None else source_data
     triggers = [None]
     if wm["trigger"]:
-        triggers = [PatchTrigger(**wm["trigger"])]
+        triggers = recipe_triggers(config, seed)[:1]
+        if not isinstance(triggers[0], PatchTrigger):
+            raise ValueError(
+                "EWE places a patch trigger on images. Received: "
+                f"watermark.trigger={wm['trigger']}"
+            )
         if ewe["trigger_placement"] == "snnl_gradient":
             # The paper's position first; the next best ones in reserve for the trigger check.
             triggers = ewe_triggers(

@@ -11,16 +11,39 @@ def total_epochs(config):
     return train["epochs"] + train["watermark_epochs"]
 
 
+_VOCABULARIES = {}
+
+
+def text_vocabulary(data, size):
+    """The WordPiece vocabulary of `data`'s training texts (computed once per dataset and size),
+    with the rare words token triggers use as single entries."""
+    from kwm.watermarks import RARE_TOKENS
+
+    key = (data.name, data.provenance.location, len(data.train), int(size))
+    if key not in _VOCABULARIES:
+        _VOCABULARIES[key] = architectures.word_piece_vocabulary(
+            data.train.x, size=size, tokens=RARE_TOKENS
+        )
+    return _VOCABULARIES[key]
+
+
 def build_model(config, data, seed):
-    """A fresh, seeded model of the recipe's `[model]` table for the task of `data`."""
+    """A fresh, seeded model of the recipe's `[model]` table for the task of `data`.
+
+    A BERT trained from scratch (`small_bert`) gets the WordPiece vocabulary
+    of the task's training texts (`options.vocabulary_size` entries).
+    """
     keras.utils.set_random_seed(seed)
     model_config = config["model"]
+    options = dict(model_config["options"])
+    if model_config["architecture"] == "small_bert" and "vocabulary" not in options:
+        options["vocabulary"] = text_vocabulary(data, options.pop("vocabulary_size", 4000))
     return architectures.build(
         model_config["architecture"],
         data.input_shape,
         data.num_classes,
         dropout=model_config["dropout"],
-        **model_config["options"],
+        **options,
     )
 
 
@@ -30,7 +53,10 @@ def thief_model(config, data, seed):
     if not architecture:
         return build_model(config, data, seed)
     keras.utils.set_random_seed(seed)
-    return architectures.build(architecture, data.input_shape, data.num_classes)
+    options = {}
+    if architecture == "small_bert":
+        options["vocabulary"] = text_vocabulary(data, 4000)
+    return architectures.build(architecture, data.input_shape, data.num_classes, **options)
 
 
 def train_plain(config, data, seed, verbose, model_config=None):

@@ -329,7 +329,7 @@ def trigger_screen(config, data, seed, cache, verbose, log, timings):
         )
         allowed = effect["value"] <= config["verification"]["max_trigger_effect"]
         log(
-            f"[seed {seed}] trigger {key.trigger.position if key.trigger else None}: "
+            f"[seed {seed}] trigger {getattr(key.trigger, 'position', key.trigger)}: "
             "moves the reference models by "
             + ", ".join(f"{100 * e:+.1f}" for e in effect["effects"])
             + " points towards the target"

@@ -77,6 +77,7 @@ def embed_feature_sharing_watermark(
     seed=0,
     verbose="auto",
     callbacks=None,
+    watermark_learning_rate=None,
 ):
     """Feature-sharing watermarking (feature-sharing paper, section 3.1).
 
@@ -102,10 +103,14 @@ def embed_feature_sharing_watermark(
         watermark_epochs: int. Step 2 epochs.
         batch_size: int. Batch size.
         ratio: int. Task batches per watermark batch in step 2.
-        learning_rate: float. Adam learning rate of both steps.
+        learning_rate: float. Adam learning rate of step 1 (and of step 2 unless
+            `watermark_learning_rate` is given).
         seed: int. Seed of initialisation and shuffling.
         verbose: Keras verbosity.
         callbacks: list of keras callbacks, passed to both steps.
+        watermark_learning_rate: float or None. Step 2's learning rate (a
+            pretrained backbone fine-tunes at ~1e-5 while its new head alone
+            learns at ~1e-3); None: `learning_rate`.
 
     Returns:
         A dict: the `History` of each step (`"clean"`, `"watermark"`) and
@@ -140,7 +145,7 @@ def embed_feature_sharing_watermark(
     history["frozen"] = freeze_feature_extractor(model, freeze_up_to)
     try:
         # Trainability is read when the train step is built: recompile.
-        training.compile_classifier(model, learning_rate)
+        training.compile_classifier(model, watermark_learning_rate or learning_rate)
         history["watermark"] = fit_on_watermark_schedule(
             model, data, key, watermark_epochs, batch_size=batch_size, ratio=ratio,
             seed=seed, verbose=verbose, callbacks=callbacks,

@@ -262,7 +262,7 @@ def test_quick_feature_sharing_run(tmp_path):
     key = WatermarkKey.load(output / "seed-0" / "watermark_key.json",
                             expected_fingerprint=seed["key_fingerprint"])
     assert key.method == "feature_sharing"
-    assert key.params["feature_sharing"] == {"freeze_up_to": "relu3"}
+    assert key.params["feature_sharing"] == {"freeze_up_to": "relu3", "learning_rate": 0.0}
     assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]
     assert "feature sharing Table 2" in (output / "report.md").read_text()
 

@@ -1,0 +1,51 @@
+"""The text recipes end to end on the embedded IMDB sample, with a small BERT trained from scratch
+(`--quick`: the pipeline's mechanics, not the paper's figures)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kwm import PredictionAPI, verify
+from kwm.recipes import imdb, load_recipe
+from kwm.watermarks import TokenTrigger, WatermarkKey
+
+
+def test_quick_imdb_run_serves_strings_and_replays(tmp_path, monkeypatch):
+    monkeypatch.delenv("KWM_DATA_DIR", raising=False)  # the embedded sample, as on a fresh machine
+    output = tmp_path / "run"
+    assert imdb.main(["--quick", "--output", str(output), "--verbose", "0"]) == 0
+    results = json.loads((output / "results.json").read_text())
+    assert results["config"]["experiment"]["method"] == "feature_sharing"  # the default
+    assert results["data"]["provenance"]["source"] == "embedded"
+    assert "kwm kept 400 of 3,000 training" in results["data"]["description"]
+    seed = results["seeds"][0]
+    key = WatermarkKey.load(output / "seed-0" / "watermark_key.json",
+                            expected_fingerprint=seed["key_fingerprint"])
+    assert isinstance(key.trigger, TokenTrigger) and key.trigger.tokens == ("cf",)
+    assert max(key.trigger.positions) < 50
+    assert all(" cf " in f" {text} " for text in key.verify_inputs)
+    assert len(seed["trigger_check"]["effects"]) == 3  # the owner's reference models
+    assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]
+    # The served models take raw strings.
+    api = PredictionAPI(output / "seed-0" / "victim_savedmodel", num_classes=2)
+    answers = api(np.array(["A fine film.", "Dull."], dtype=object))
+    np.testing.assert_allclose(answers.sum(1), 1.0, atol=1e-5)
+    # A verdict replays from the key and the string-input SavedModel alone.
+    out = tmp_path / "replay.json"
+    verify.main(["--key", str(output / "seed-0" / "watermark_key.json"),
+                 "--suspect", str(output / "seed-0" / "independent_savedmodel"),
+                 "--output", str(out)])
+    replayed = json.loads(out.read_text())["verdicts"]["wilcoxon"]
+    recorded = seed["models"]["independent"]["verification"]["verdicts"]["wilcoxon"]
+    assert replayed["p_value"] == pytest.approx(recorded["p_value"], rel=1e-6, abs=1e-12)
+
+
+def test_text_recipes_load():
+    for name in ("imdb_feature_sharing", "imdb_baseline", "sst2_feature_sharing",
+                 "sst2_baseline"):
+        config = load_recipe(name)
+        assert config["model"]["architecture"] == "bert"
+        assert config["watermark"]["trigger"]["type"] == "token"
+        assert config["ewe"]["layers"] == ["bert_backbone/pooled_dense"]  # from the architecture
+        assert load_recipe(name, quick=True)["model"]["architecture"] == "small_bert"
