@@ -17,6 +17,7 @@ from kwm.reports import (
     code_provenance,
     plot_accuracy_bars,
     plot_attack_curves,
+    plain_verdicts,
     plot_watermark_inputs,
     staged_directory,
     write_report,
@@ -240,6 +241,8 @@ def run(dataset, argv=None, methods=("baseline",)):
             f"{sum(entry[f'{decision}_claimed'])}/{len(seeds)} (decision: {decision})"
             + (f"; evidence, H0 rejected: {evidence}" if evidence else "")
         )
+    for line in plain_verdicts(summary, decision):
+        log(line)
     if any(independent):
         print(
             "FALSE ACCUSATION: an independent model was claimed; see the report.",

@@ -115,6 +115,42 @@ def paper_rows(results):
     return rows
 
 
+_PLAIN = {
+    "victim": "The victim (the watermarked model, as served)",
+    "stolen": "The stolen copy",
+    "independent": "The independent model (trained without the key)",
+}
+
+
+def plain_verdicts(summary, decision_test):
+    """One sentence per model: claimed on how many seeds, with how many queries.
+
+    Args:
+        summary: dict. `results["summary"]` of a recipe run.
+        decision_test: str. The test that decides a claim.
+
+    Examples:
+
+    >>> summary = {"stolen": {"claimed": [True, False], "wilcoxon_query_cost": [40, None]},
+    ...            "independent": {"claimed": [False, False], "wilcoxon_query_cost": [None, None]}}
+    >>> for line in plain_verdicts(summary, "wilcoxon"): print(line)
+    The stolen copy is claimed on 1 of 2 seeds (40 queries suffice on 95% of random draws).
+    The independent model (trained without the key) is claimed on 0 of 2 seeds: no false accusation.
+    """
+    lines = []
+    for name, entry in summary.items():
+        claimed = sum(entry["claimed"])
+        subject = _PLAIN.get(name, f"The {name} model")
+        line = f"{subject} is claimed on {claimed} of {len(entry['claimed'])} seeds"
+        costs = [c for c in entry.get(f"{decision_test}_query_cost", []) if c is not None]
+        if claimed and costs:
+            line += f" ({query_cost_range(costs)} queries suffice on 95% of random draws)"
+        if name == "independent":
+            line += ": FALSE ACCUSATION" if claimed else ": no false accusation"
+        lines.append(line + ".")
+    return lines
+
+
 def render_markdown(results):
     """The Markdown report of a recipe run (see `kwm.recipes.cli`)."""
     config = results["config"]
@@ -145,6 +181,13 @@ def render_markdown(results):
         )
     lines += [
         f"**Command**: `{results['code']['command']}`",
+        "",
+        f"**In plain words** (kwm's decision rule: the {_TEST_NAMES.get(decision, decision)} "
+        f"test at significance {config['verification']['significance']:g}):",
+        "",
+    ]
+    lines += [f"- {line}" for line in plain_verdicts(summary, decision)]
+    lines += [
         "",
         "## Models and verdicts",
         "",
