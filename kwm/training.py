@@ -35,6 +35,15 @@ def compile_classifier(model, learning_rate=1e-3, soft_labels=False):
     return model
 
 
+def shuffled_for(model, x, y, seed=None):
+    """`(x, y)` in a seeded random order if `model` is a keras-hub task (whose `fit` ignores
+    `shuffle`), else unchanged (`fit` shuffles them)."""
+    if getattr(model, "preprocessor", None) is None:
+        return x, y
+    order = np.random.default_rng(seed).permutation(len(y))
+    return np.asarray(x)[order], np.asarray(y)[order]
+
+
 def train_classifier(
     model,
     x,
@@ -64,10 +73,7 @@ def train_classifier(
     """
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    if getattr(model, "preprocessor", None) is not None:
-        # keras-hub tasks ignore `shuffle`: shuffle the examples here instead.
-        order = np.random.default_rng(seed).permutation(len(y))
-        x, y = np.asarray(x)[order], np.asarray(y)[order]
+    x, y = shuffled_for(model, x, y, seed)
     compile_classifier(model, learning_rate)
     return model.fit(
         x,

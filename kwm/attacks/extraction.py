@@ -205,10 +205,7 @@ def extract_model(
         )
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    if getattr(student, "preprocessor", None) is not None:
-        # keras-hub tasks ignore `shuffle`: the thief shuffles its queries itself.
-        order = np.random.default_rng(seed).permutation(len(queries))
-        queries, targets = np.asarray(queries)[order], targets[order]
+    queries, targets = training.shuffled_for(student, queries, targets, seed)
     training.compile_classifier(student, learning_rate, soft_labels=True)
     history = student.fit(
         queries,
