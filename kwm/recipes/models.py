@@ -59,12 +59,12 @@ def thief_model(config, data, seed):
     return architectures.build(architecture, data.input_shape, data.num_classes, **options)
 
 
-def train_plain(config, data, seed, verbose, model_config=None):
+def train_plain(config, data, seed, verbose, model_config=None, learning_rate=None):
     """A model of the recipe's (or `model_config`'s) architecture trained on the task only.
 
     It trains as long as the victim (`total_epochs`) with the recipe's batch
-    size and learning rate: the independent model, and the owner's reference
-    models.
+    size and learning rate (or `learning_rate`): the independent model, and
+    the owner's reference models.
     """
     model = build_model(config if model_config is None else {"model": model_config}, data, seed)
     training.train_classifier(
@@ -73,7 +73,7 @@ def train_plain(config, data, seed, verbose, model_config=None):
         data.train.y,
         epochs=total_epochs(config),
         batch_size=config["training"]["batch_size"],
-        learning_rate=config["training"]["learning_rate"],
+        learning_rate=learning_rate or config["training"]["learning_rate"],
         seed=seed,
         verbose=verbose,
     )

@@ -239,9 +239,12 @@ def reference_model_configs(config):
     """The `[model]` table of each of the owner's reference models, in order.
 
     `verification.reference_models` models cycle through
-    `verification.reference_architectures` ("" is the victim's own
-    architecture, with the recipe's options); other architectures are built
-    with their defaults.
+    `verification.reference_architectures`. An entry is an architecture name
+    ("" is the victim's own architecture, with the recipe's options; others
+    are built with their defaults) or a table `{ architecture, dropout,
+    options, learning_rate }` for a model that needs its own settings, e.g.
+    a BERT trained from scratch beside a fine-tuned one. A table's
+    `learning_rate` replaces the recipe's for that model.
     """
     panel = config["verification"]["reference_architectures"]
     count = config["verification"]["reference_models"]
@@ -250,44 +253,63 @@ def reference_model_configs(config):
             "`verification.reference_architectures` needs at least one entry (\"\": the "
             f"victim's). Received: reference_architectures={panel}"
         )
-    unknown = [a for a in panel if a and a not in architectures.available_architectures()]
+    victim = config["model"]
+    entries = []
+    for entry in panel:
+        if isinstance(entry, str):
+            entries.append(
+                victim if entry in ("", victim["architecture"])
+                else {"architecture": entry, "dropout": 0.0, "options": {}}
+            )
+            continue
+        unknown_keys = set(entry) - {"architecture", "dropout", "options", "learning_rate"}
+        if not isinstance(entry, dict) or "architecture" not in entry or unknown_keys:
+            raise ValueError(
+                "A reference architecture is a name or a table with `architecture` and "
+                "optionally `dropout`, `options`, `learning_rate`. "
+                f"Received: reference_architectures={panel}"
+            )
+        entries.append({"dropout": 0.0, "options": {}, **entry})
+    unknown = [
+        e["architecture"] for e in entries
+        if e["architecture"] not in architectures.available_architectures()
+    ]
     if unknown:
         raise ValueError(
             f"Unknown reference architecture. Known: {architectures.available_architectures()}. "
             f"Received: reference_architectures={panel}"
         )
-    victim = config["model"]
-    return [
-        victim
-        if panel[i % len(panel)] in ("", victim["architecture"])
-        else {"architecture": panel[i % len(panel)], "dropout": 0.0, "options": {}}
-        for i in range(count)
-    ]
+    return [entries[i % len(entries)] for i in range(count)]
 
 
 def train_reference_models(config, data, cache, verbose, log):
     """The owner's models trained on the task without the watermark, and their descriptions."""
     model_configs = reference_model_configs(config)
     epochs = total_epochs(config)
-    training = {
-        "epochs": epochs,
-        "batch_size": config["training"]["batch_size"],
-        "learning_rate": config["training"]["learning_rate"],
-    }
     models, names = [], []
     for i, model_config in enumerate(model_configs):
         seed = REFERENCE_SEED + i
+        model_config = dict(model_config)
+        training = {
+            "epochs": epochs,
+            "batch_size": config["training"]["batch_size"],
+            "learning_rate": model_config.pop("learning_rate", None)
+            or config["training"]["learning_rate"],
+        }
         identity = reference_identity(
             model_config, training, data, seed, data_digest=cache.data_digest(data)
         )
         architecture = model_config["architecture"]
 
-        def train(i=i, seed=seed, model_config=model_config):
+        def train(i=i, seed=seed, model_config=model_config, training=training):
             log(
                 f"training reference model {i + 1}/{len(model_configs)} "
                 f"({model_config['architecture']}, seed {seed}, no watermark)"
             )
-            return train_plain(config, data, seed, verbose, model_config)
+            return train_plain(
+                config, data, seed, verbose, model_config,
+                learning_rate=training["learning_rate"],
+            )
 
         model, record = cache.get(identity, train, log)
         models.append(model)

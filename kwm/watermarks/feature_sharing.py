@@ -14,17 +14,21 @@ def freeze_feature_extractor(model, up_to=-1):
     Args:
         model: keras.Model. A functional or sequential classifier.
         up_to: str or int. A layer name: that layer and every layer before
-            it (in `model.layers` order) are frozen. An int `k`: the first
-            `k` layers that hold weights are frozen (and the weightless
-            layers before the next one); negative `k` counts from the end,
-            so -1 (the default) leaves only the last weighted layer, the
-            feature-sharing paper's "last decision layer", trainable.
+            it (in `model.layers` order) are frozen. A path through a nested
+            model (`"bert_backbone/transformer_layer_4"`) freezes the layers
+            before the nested model and the nested model's own layers up to
+            the named one, so the top of a backbone (its last transformer
+            layer, its pooler) can belong to the decision layers. An int
+            `k`: the first `k` layers that hold weights are frozen (and the
+            weightless layers before the next one); negative `k` counts from
+            the end, so -1 (the default) leaves only the last weighted layer,
+            the feature-sharing paper's "last decision layer", trainable.
 
     Frozen `BatchNormalization` layers run in inference mode (Keras'
     semantics for `trainable = False`), so their statistics stay fixed too.
 
     Returns:
-        The names of the frozen layers that hold weights.
+        The names (paths, for nested layers) of the frozen layers that hold weights.
 
     Examples:
 
@@ -35,33 +39,53 @@ def freeze_feature_extractor(model, up_to=-1):
     >>> [layer.name for layer in model.layers if layer.trainable_weights]
     ['logits']
     """
-    weighted = _weighted_layers(model)
-    names = [layer.name for layer in model.layers]
-    if isinstance(up_to, str):
-        if up_to not in names:
-            raise ValueError(
-                f"`up_to` must name a layer of {model.name}: {names}. Received: up_to={up_to!r}"
-            )
-        stop = names.index(up_to) + 1
-    else:
-        count = int(up_to)
-        if count < 0:
-            count += len(weighted)
-        if not 0 <= count <= len(weighted):
-            raise ValueError(
-                f"`up_to` must lie in [-{len(weighted)}, {len(weighted)}] for {model.name}'s "
-                f"{len(weighted)} layers with weights. Received: up_to={up_to}"
-            )
-        stop = 0 if count == 0 else names.index(weighted[count - 1].name) + 1
-    frozen = model.layers[:stop]
-    if not any(layer.weights for layer in model.layers[stop:]):
+    frozen = _frozen_layers(model, up_to)
+    if not any(w.trainable for w in model.weights if not any(w is f for f in _weights(frozen))):
         raise ValueError(
             "Freezing up to this layer leaves no layer with weights to learn the "
             f"watermark. Received: up_to={up_to!r}"
         )
-    for layer in frozen:
+    for _, layer in frozen:
         layer.trainable = False
-    return [layer.name for layer in frozen if layer.weights]
+    return [path for path, layer in frozen if layer.weights]
+
+
+def _weights(frozen):
+    return [w for _, layer in frozen for w in layer.weights]
+
+
+def _frozen_layers(model, up_to, prefix=""):
+    """`(path, layer)` of every layer `freeze_feature_extractor(model, up_to)` freezes."""
+    names = [layer.name for layer in model.layers]
+    if isinstance(up_to, str):
+        outer, _, inner = up_to.partition("/")
+        if outer not in names:
+            raise ValueError(
+                f"`up_to` must name a layer of {model.name}: {names}. "
+                f"Received: up_to={prefix + up_to!r}"
+            )
+        stop = names.index(outer)
+        frozen = [(prefix + layer.name, layer) for layer in model.layers[:stop]]
+        if not inner:
+            return frozen + [(prefix + outer, model.layers[stop])]
+        nested = model.layers[stop]
+        if not getattr(nested, "layers", None):
+            raise ValueError(
+                f"`up_to` goes through {outer!r}, which holds no layers. "
+                f"Received: up_to={prefix + up_to!r}"
+            )
+        return frozen + _frozen_layers(nested, inner, prefix=f"{prefix}{outer}/")
+    weighted = _weighted_layers(model)
+    count = int(up_to)
+    if count < 0:
+        count += len(weighted)
+    if not 0 <= count <= len(weighted):
+        raise ValueError(
+            f"`up_to` must lie in [-{len(weighted)}, {len(weighted)}] for {model.name}'s "
+            f"{len(weighted)} layers with weights. Received: up_to={up_to}"
+        )
+    stop = 0 if count == 0 else names.index(weighted[count - 1].name) + 1
+    return [(prefix + layer.name, layer) for layer in model.layers[:stop]]
 
 
 def embed_feature_sharing_watermark(
@@ -141,7 +165,7 @@ def embed_feature_sharing_watermark(
             callbacks=callbacks,
         )
     }
-    trainable = {layer.name: layer.trainable for layer in model.layers}
+    trainable = [(layer, layer.trainable) for _, layer in _frozen_layers(model, freeze_up_to)]
     history["frozen"] = freeze_feature_extractor(model, freeze_up_to)
     try:
         # Trainability is read when the train step is built: recompile.
@@ -151,6 +175,6 @@ def embed_feature_sharing_watermark(
             seed=seed, verbose=verbose, callbacks=callbacks,
         )
     finally:
-        for layer in model.layers:
-            layer.trainable = trainable[layer.name]
+        for layer, was_trainable in trainable:
+            layer.trainable = was_trainable
     return history

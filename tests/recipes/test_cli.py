@@ -241,7 +241,8 @@ def test_out_of_distribution_key_is_calibrated_on_reference_models(
 def test_quick_feature_sharing_run(tmp_path):
     output = tmp_path / "run"
     assert mnist.main(["--method", "feature_sharing", "--quick", "--data-source", "embedded",
-                       "--serving-temperature", "4", "--output", str(output), "--verbose", "0"]) == 0
+                       "--serving-temperature", "4", "--attacks", "pruning,hard_labels,quantization",
+                       "--output", str(output), "--verbose", "0"]) == 0
     results = json.loads((output / "results.json").read_text())
     assert results["config"]["experiment"]["method"] == "feature_sharing"
     seed = results["seeds"][0]
@@ -265,8 +266,16 @@ def test_quick_feature_sharing_run(tmp_path):
     assert key.params["feature_sharing"] == {"freeze_up_to": "relu3", "learning_rate": 0.0}
     assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]
     assert "feature sharing Table 2" in (output / "report.md").read_text()
+    # The attacks asked for, in order, on the stolen model.
+    cells = seed["attacks"]
+    assert list(cells) == ["pruning", "hard_labels", "quantization"]
+    assert cells["pruning"][0]["setting"] == 0.0
+    assert cells["pruning"][0]["watermark_accuracy"] == seed["models"]["stolen"]["watermark_accuracy"]
+    assert cells["quantization"][0]["accuracy"] == cells["hard_labels"][0]["accuracy"]
+    assert "## Attacks on the stolen model" in (output / "report.md").read_text()
 
 
+@pytest.mark.large
 def test_quick_run_with_every_attack(tmp_path):
     output = tmp_path / "run"
     assert mnist.main(["--method", "feature_sharing", "--quick", "--attacks", "all",

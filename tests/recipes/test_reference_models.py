@@ -96,37 +96,6 @@ def test_a_file_that_does_not_match_its_record_is_retrained(tmp_path, tamper):
     assert any("does not match its record" in line for line in lines)
 
 
-def test_recipe_reuses_reference_models_across_runs(tmp_path, capsys):
-    config = tmp_path / "screened.toml"
-    config.write_text(
-        '[experiment]\nname = "mnist_screened"\ndataset = "mnist"\nmethod = "baseline"\n'
-        '[training]\nepochs = 1\nwatermark_epochs = 1\n'
-        '[watermark]\nnum_embed = 64\nnum_verify = 40\n'
-        '[verification]\nwdr_draws = 20\nreference_models = 3\ncheck_trigger = true\n'
-    )
-    cache = tmp_path / "references"
-    runs = []
-    for name in ("first", "second"):
-        output = tmp_path / name
-        assert mnist.main(["--config", str(config), "--seed", "0", "--data-source", "embedded",
-                           "--reference-cache", str(cache), "--output", str(output),
-                           "--verbose", "0"]) == 0
-        runs.append((json.loads((output / "results.json").read_text()),
-                     capsys.readouterr().out, (output / "report.md").read_text()))
-    (first, out1, _), (second, out2, report2) = runs
-    assert out1.count("training reference model") == 3 and "training reference model" not in out2
-    assert [r["source"] for r in first["reference_models"]] == ["trained"] * 3
-    assert [r["source"] for r in second["reference_models"]] == ["cache"] * 3
-    assert [r["file_sha256"] for r in first["reference_models"]] == [
-        r["file_sha256"] for r in second["reference_models"]
-    ]
-    # The same models give the same check, and the report says where they came from.
-    check1, check2 = (r["seeds"][0]["trigger_check"] for r in (first, second))
-    assert check1["effects"] == check2["effects"]
-    assert all("loaded from" in name for name in check2["models"])
-    assert report2.count("loaded from") >= 3
-
-
 def test_recipes_cache_reference_models_by_default(
     tmp_path, capsys, fresh_reference_cache
 ):
@@ -147,5 +116,16 @@ def test_recipes_cache_reference_models_by_default(
     assert len([f for f in cached if f.endswith(".keras")]) == 3
     assert mnist.main(common + [str(tmp_path / "b")]) == 0
     assert "training reference model" not in capsys.readouterr().out
+    first, second = (json.loads((tmp_path / run / "results.json").read_text()) for run in "ab")
+    assert [r["source"] for r in first["reference_models"]] == ["trained"] * 3
+    assert [r["source"] for r in second["reference_models"]] == ["cache"] * 3
+    assert [r["file_sha256"] for r in first["reference_models"]] == [
+        r["file_sha256"] for r in second["reference_models"]
+    ]
+    # The same models give the same check, and the report says where they came from.
+    check1, check2 = (r["seeds"][0]["trigger_check"] for r in (first, second))
+    assert check1["effects"] == check2["effects"]
+    assert all("loaded from" in name for name in check2["models"])
+    assert (tmp_path / "b" / "report.md").read_text().count("loaded from") >= 3
     assert mnist.main(common + [str(tmp_path / "c"), "--no-reference-cache"]) == 0
     assert capsys.readouterr().out.count("training reference model") == 3

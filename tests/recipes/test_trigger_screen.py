@@ -156,3 +156,18 @@ def test_reference_models_span_several_architectures():
     config["verification"]["reference_architectures"] = []
     with pytest.raises(ValueError, match="at least one entry"):
         reference_model_configs(config)
+
+
+def test_a_reference_model_may_carry_its_own_settings():
+    config = load_recipe("imdb_feature_sharing")
+    config["verification"]["reference_models"] = 3
+    config["verification"]["reference_architectures"] = [
+        "", {"architecture": "small_bert", "learning_rate": 0.002, "options": {"hidden_dim": 32}}
+    ]
+    configs = reference_model_configs(config)
+    assert [c["architecture"] for c in configs] == ["bert", "small_bert", "bert"]
+    assert configs[1] == {"architecture": "small_bert", "dropout": 0.0,
+                          "options": {"hidden_dim": 32}, "learning_rate": 0.002}
+    config["verification"]["reference_architectures"] = [{"architecture": "mlp", "lr": 0.1}]
+    with pytest.raises(ValueError, match=r"a table with `architecture`.*Received: "):
+        reference_model_configs(config)

@@ -3,6 +3,7 @@ a token trigger, a string-input SavedModel, verification through it."""
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import kwm
@@ -75,3 +76,35 @@ def test_a_token_trigger_watermark_is_claimed_through_a_string_savedmodel(tmp_pa
 def _saved(key, tmp_path):
     path = tmp_path / "key.json"
     return path, key.save(path)
+
+
+def test_feature_sharing_may_keep_the_top_of_a_backbone_in_the_decision_layers():
+    data = _sentiment_task(n_train=128, n_test=64)
+    vocabulary = word_piece_vocabulary(data.train.x, size=60, tokens=["cf"])
+    model = _model(vocabulary, seed=0)
+    frozen = kwm.watermarks.freeze_feature_extractor(model, "bert_backbone/transformer_layer_0")
+    assert frozen[-1] == "bert_backbone/transformer_layer_0"
+    assert "bert_backbone/token_embedding" in frozen and "bert_backbone" not in frozen
+    backbone = model.get_layer("bert_backbone")
+    trainable = [layer.name for layer in backbone.layers if layer.trainable_weights]
+    assert trainable == ["transformer_layer_1", "pooled_dense"]
+    with pytest.raises(ValueError, match=r"Received: up_to='bert_backbone/transformer_layer_9'"):
+        kwm.watermarks.freeze_feature_extractor(model, "bert_backbone/transformer_layer_9")
+    with pytest.raises(ValueError, match="holds no layers"):
+        kwm.watermarks.freeze_feature_extractor(model, "logits/kernel")
+
+    # Step 2 trains only those layers, and every layer is trainable again afterwards.
+    model = _model(vocabulary, seed=0)
+    key = kwm.watermarks.generate_key(data, "feature_sharing", 0, 1,
+                                      trigger=TokenTrigger(["cf"], [2]), num_verify=16)
+    before = {w.path: keras.ops.convert_to_numpy(w) for w in model.weights}
+    history = kwm.watermarks.embed_feature_sharing_watermark(
+        model, data, key, freeze_up_to="bert_backbone/transformer_layer_0", epochs=0,
+        watermark_epochs=1, batch_size=32, verbose=0)
+    assert history["frozen"] == frozen
+    moved = {w.path for w in model.weights
+             if not np.array_equal(before[w.path], keras.ops.convert_to_numpy(w))}
+    assert moved and all("transformer_layer_1" in p or "pooled_dense" in p or "logits" in p
+                         for p in moved)
+    backbone = model.get_layer("bert_backbone")
+    assert all(layer.trainable for layer in backbone.layers) and backbone.trainable
