@@ -52,6 +52,14 @@ def _code_digest():
 
 
 def _array_digest(array):
+    array = np.asarray(array)
+    if array.dtype.hasobject:
+        # Texts: an object array's buffer holds pointers, so hash each string's UTF-8 bytes.
+        digest = hashlib.sha256(f"text{array.shape}".encode())
+        for value in array.ravel():
+            data = str(value).encode("utf-8")
+            digest.update(len(data).to_bytes(8, "little") + data)
+        return digest.hexdigest()
     array = np.ascontiguousarray(array)
     digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
     digest.update(array.data)

@@ -207,6 +207,7 @@ def test_out_of_distribution_key_is_calibrated_on_reference_models(
     config = tmp_path / "ood.toml"
     config.write_text(
         '[experiment]\nname = "mnist_ood"\ndataset = "mnist"\nmethod = "baseline"\n'
+        '[data]\nmax_train = 2000\nmax_test = 1000\n'
         '[training]\nepochs = 1\nwatermark_epochs = 1\n'
         '[watermark]\nsource_dataset = "fashion_mnist"\nsource_class = 1\ntarget_class = 5\n'
         'trigger = {}\nnum_embed = 64\nnum_verify = 40\n'

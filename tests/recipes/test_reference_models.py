@@ -52,6 +52,21 @@ def test_identity_names_the_data_by_content_not_by_name():
     assert with_tuple == reference_identity({"options": {"size": [3, 3]}}, {}, _data(), 0)
 
 
+def test_texts_are_named_by_their_content():
+    def texts(*values):
+        return np.array(["".join(list(v)) for v in values], dtype=object)  # new str objects
+
+    def text_data(x):
+        split = Split(x, np.arange(len(x)) % 2)
+        return TaskDataset("toy_text", split, split, ("neg", "pos"), "text",
+                           DataProvenance("toy_text", "memory", "", {}))
+
+    a = _identity(text_data(texts("a fine film", "a dull film")))
+    assert a == _identity(text_data(texts("a fine film", "a dull film")))
+    assert a != _identity(text_data(texts("a fine film", "a dull film!")))
+    assert a != _identity(text_data(texts("a fine filma", " dull film")))
+
+
 def test_in_memory_store_trains_each_model_once_per_run():
     store, train = ReferenceModels(), _Trainer()
     first, record = store.get(_identity(_data()), train, log=lambda m: None)
@@ -104,6 +119,7 @@ def test_recipes_cache_reference_models_by_default(
     config = tmp_path / "screened.toml"
     config.write_text(
         '[experiment]\nname = "mnist_screened"\ndataset = "mnist"\nmethod = "baseline"\n'
+        '[data]\nmax_train = 2000\nmax_test = 1000\n'
         '[training]\nepochs = 1\nwatermark_epochs = 1\n'
         '[watermark]\nnum_embed = 64\nnum_verify = 40\n'
         '[verification]\nwdr_draws = 20\nreference_models = 3\n'
