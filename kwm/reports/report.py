@@ -241,7 +241,7 @@ def render_markdown(results):
             lines.append(f"| {quantity} | {ours} | " + " | ".join(paper[t] for t in tables) + " |")
         lines += [
             "",
-            "Paper figures are as published (official 60k MNIST training set); kwm's come "
+            "Paper figures are as published (the full official datasets); kwm's come "
             "from the data named above.",
             "",
         ]
