@@ -24,6 +24,7 @@ from kwm.architectures import bert_text_classifier
 from kwm.attacks import extract_model
 from kwm.export import serving_model
 from kwm.prediction_api import as_prediction_api
+from kwm.verification import task_accuracy, watermark_accuracy
 from kwm.watermarks import TokenTrigger, embed_feature_sharing_watermark, generate_key
 
 DECISION_LAYERS = {
@@ -36,11 +37,12 @@ SEQUENCE_LENGTH, LEARNING_RATE = 64, 1e-4
 
 
 def _rates(model, data, key):
-    api = as_prediction_api(serving_model(model))
+    served = serving_model(model)
+    references = as_prediction_api(served)(key.reference_inputs)
     return {
-        "accuracy": float((api(data.test.x).argmax(1) == data.test.y).mean()),
-        "watermark_accuracy": float((api(key.verify_inputs).argmax(1) == key.target_class).mean()),
-        "false_rate": float((api(key.reference_inputs).argmax(1) == key.target_class).mean()),
+        "accuracy": task_accuracy(served, data.test.x, data.test.y),
+        "watermark_accuracy": watermark_accuracy(served, key),
+        "false_rate": float((references.argmax(1) == key.target_class).mean()),
     }
 
 

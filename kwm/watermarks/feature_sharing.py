@@ -39,19 +39,22 @@ def freeze_feature_extractor(model, up_to=-1):
     >>> [layer.name for layer in model.layers if layer.trainable_weights]
     ['logits']
     """
+    return [path for path, layer, _ in _freeze(model, up_to) if layer.weights]
+
+
+def _freeze(model, up_to):
+    """Freezes what `freeze_feature_extractor` freezes; returns `(path, layer, was_trainable)`."""
     frozen = _frozen_layers(model, up_to)
-    if not any(w.trainable for w in model.weights if not any(w is f for f in _weights(frozen))):
+    frozen_weights = {id(w) for _, layer in frozen for w in layer.weights}
+    if not any(w.trainable and id(w) not in frozen_weights for w in model.weights):
         raise ValueError(
             "Freezing up to this layer leaves no layer with weights to learn the "
             f"watermark. Received: up_to={up_to!r}"
         )
+    previous = [(path, layer, layer.trainable) for path, layer in frozen]
     for _, layer in frozen:
         layer.trainable = False
-    return [path for path, layer in frozen if layer.weights]
-
-
-def _weights(frozen):
-    return [w for _, layer in frozen for w in layer.weights]
+    return previous
 
 
 def _frozen_layers(model, up_to, prefix=""):
@@ -165,8 +168,8 @@ def embed_feature_sharing_watermark(
             callbacks=callbacks,
         )
     }
-    trainable = [(layer, layer.trainable) for _, layer in _frozen_layers(model, freeze_up_to)]
-    history["frozen"] = freeze_feature_extractor(model, freeze_up_to)
+    frozen = _freeze(model, freeze_up_to)
+    history["frozen"] = [path for path, layer, _ in frozen if layer.weights]
     try:
         # Trainability is read when the train step is built: recompile.
         training.compile_classifier(model, watermark_learning_rate or learning_rate)
@@ -175,6 +178,6 @@ def embed_feature_sharing_watermark(
             seed=seed, verbose=verbose, callbacks=callbacks,
         )
     finally:
-        for layer, was_trainable in trainable:
+        for _, layer, was_trainable in frozen:
             layer.trainable = was_trainable
     return history
