@@ -40,3 +40,25 @@ def test_no_secret_key_or_model_is_committed():
     leaked = [p for p in tracked if p.endswith("watermark_key.json") or "_savedmodel/" in p
               or ".partial-" in p]
     assert not leaked, f"remove from git (and check .gitignore): {leaked[:5]}"
+
+
+def test_every_embedded_sample_file_is_package_data():
+    import fnmatch
+
+    config = configparser.ConfigParser()
+    config.read(os.path.join(ROOT, "setup.cfg"))
+    patterns = config["options.package_data"]["kwm.datasets"].split()
+    embedded = os.path.join(ROOT, "kwm", "datasets")
+    missing = []
+    for folder, _, files in os.walk(os.path.join(embedded, "embedded")):
+        for name in files:
+            path = os.path.relpath(os.path.join(folder, name), embedded).replace(os.sep, "/")
+            if not any(fnmatch.fnmatch(path, pattern) for pattern in patterns):
+                missing.append(path)
+    assert not missing, f"add to setup.cfg [options.package_data] kwm.datasets: {missing}"
+
+
+def test_the_kwm_command_is_a_console_script():
+    config = configparser.ConfigParser()
+    config.read(os.path.join(ROOT, "setup.cfg"))
+    assert config["options.entry_points"]["console_scripts"].split() == ["kwm", "=", "kwm.cli:main"]

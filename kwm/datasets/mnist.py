@@ -109,6 +109,7 @@ FASHION_MNIST = resolver.register_dataset(
         local_format=IDX_FORMAT,
         tfds_name="fashion_mnist",
         from_tfds=resolver.images_from_tfds,
+        embedded="fashion_mnist",
         licence="MIT",
         citation="H. Xiao, K. Rasul, R. Vollgraf, Fashion-MNIST (Zalando Research)",
     )

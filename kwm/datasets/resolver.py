@@ -136,8 +136,8 @@ def load(
        (e.g. `<root>/mnist/`, `<root>/fashion-mnist/`).
     2. `tfds`: TensorFlow Datasets, if the dataset is already prepared in
        `tfds_data_dir`, or if it can be downloaded (see `download`).
-    3. `embedded`: a real sample shipped inside kwm (MNIST only), so that
-       the main job runs offline out of the box.
+    3. `embedded`: a real sample shipped inside kwm (MNIST, Fashion-MNIST,
+       IMDB), so that the main job runs offline out of the box.
 
     Args:
         name: str. Dataset name, see `available_datasets()`.

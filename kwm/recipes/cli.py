@@ -8,7 +8,7 @@ import sys
 from kwm.attacks import available_attacks, resolve_attacks
 from kwm.datasets import DatasetNotFoundError
 from kwm.prediction_api import InvalidPredictionError
-from kwm.recipes.config import load_recipe
+from kwm.recipes.config import available_recipes, load_recipe
 from kwm.recipes.data import load_data, load_queries
 from kwm.recipes.pipeline import run_seed
 from kwm.recipes.reference_models import ReferenceModels
@@ -39,7 +39,14 @@ def build_parser(dataset, methods):
             "Writes results.json, report.md and figures to --output."
         ),
     )
-    parser.add_argument("--method", default=methods[0], choices=methods, help="watermarking method")
+    main = main_recipe(dataset)
+    parser.add_argument(
+        "--method", choices=methods,
+        help=f"watermarking method: runs the recipe {dataset}_<method> (default: "
+        + (f"the main recipe {main}.toml, kwm's recommendation for {dataset}; with --ood, "
+           if main else "")
+        + f"{methods[0]})",
+    )
     parser.add_argument(
         "--ood", action="store_true",
         help=f"out-of-distribution watermarks (recipe {dataset}_<method>_ood)",
@@ -115,6 +122,41 @@ def _overrides(args):
     return overrides
 
 
+def main_recipe(dataset):
+    """The packaged recipe a dataset runs with no `--method`, `--ood` or `--config` ("" if none).
+
+    It is named after the dataset (e.g. `recipes/mnist.toml`): kwm's recommended method,
+    sized for a first run on a CPU.
+    """
+    return dataset if dataset in available_recipes() else ""
+
+
+def recipe_name(dataset, methods, method=None, ood=False):
+    """The packaged recipe of a dataset, method and kind of watermark.
+
+    Args:
+        dataset: str. Dataset of the recipe module.
+        methods: sequence of str. The module's methods, the default first.
+        method: str or None. `--method` (None: the main recipe, else `methods[0]`).
+        ood: bool. Out-of-distribution watermarks (`<dataset>_<method>_ood`).
+
+    Returns:
+        The recipe's name, for `load_recipe`.
+
+    Examples:
+
+    >>> recipe_name("mnist", ("feature_sharing", "baseline"))
+    'mnist'
+    >>> recipe_name("mnist", ("feature_sharing", "baseline"), "baseline")
+    'mnist_baseline'
+    >>> recipe_name("mnist", ("feature_sharing", "baseline"), ood=True)
+    'mnist_feature_sharing_ood'
+    """
+    if method is None and not ood and main_recipe(dataset):
+        return main_recipe(dataset)
+    return f"{dataset}_{method or methods[0]}" + ("_ood" if ood else "")
+
+
 def run(dataset, argv=None, methods=("baseline",)):
     """Runs a recipe from command-line arguments; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -122,7 +164,7 @@ def run(dataset, argv=None, methods=("baseline",)):
     try:
         overrides = _overrides(args)
         config = load_recipe(
-            args.config or f"{dataset}_{args.method}" + ("_ood" if args.ood else ""),
+            args.config or recipe_name(dataset, methods, args.method, args.ood),
             quick=args.quick,
             overrides=overrides,
             full=args.full,

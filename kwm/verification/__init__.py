@@ -1,6 +1,7 @@
 """Ownership verification from black-box queries: tests, verdicts, WDR, query cost."""
 
 from kwm.verification.accuracy import task_accuracy, watermark_accuracy
+from kwm.verification.answers import SuspectAnswers, query_suspect, verification_indices
 from kwm.verification.detection_rate import detection_rate, query_cost
 from kwm.verification.false_rate import (
     calibrate_false_rate,
@@ -13,6 +14,7 @@ from kwm.verification.ownership import (
     TESTS,
     OwnershipReport,
     Verdict,
+    verify_answers,
     verify_ownership,
 )
 from kwm.verification.statistical_tests import watermark_t_test, wilcoxon_alpha_test

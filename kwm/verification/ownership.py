@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 
 from kwm.export.serving_temperature import temper_probabilities
-from kwm.prediction_api import as_prediction_api
 from kwm.verification import statistical_tests
+from kwm.verification.answers import SuspectAnswers, query_suspect
 from kwm.verification.detection_rate import detection_rate, query_cost
 
 TESTS = ("t_test", "wilcoxon")
@@ -22,7 +22,11 @@ or "H0 kept", never as a claim. The T-test is calibrated per key on the
 owner's reference models of several architectures: its margin is EWE's 10%
 plus the largest trigger effect measured on them (in-distribution keys), or
 its null rate is their largest false rate (out-of-distribution keys); the
-Wilcoxon test's alpha-certainty (0.3) is fixed."""
+Wilcoxon test's alpha-certainty (0.3) is fixed. A suspect that answers
+top-1 labels only is decided by the T-test: the Wilcoxon test needs class
+probabilities and is reported as not run."""
+
+LABELS_ONLY = "needs class probabilities; the suspect answers top-1 labels only"
 
 _TEST_TITLES = {
     "t_test": "EWE two-sample T-test",
@@ -105,6 +109,10 @@ class OwnershipReport:
             95% detection (None when unreachable).
         decision_test: str. The test whose verdict is `claimed`.
         num_queries: int. Queries made to the suspect in total.
+        not_applicable: dict. Test name to the reason it was not run (the
+            Wilcoxon test on a suspect that answers labels only).
+        answers: `SuspectAnswers` or None. What the suspect answered (in
+            `to_dict(include_answers=True)`, for a claim that replays).
     """
 
     suspect: str
@@ -117,15 +125,23 @@ class OwnershipReport:
     query_costs: dict
     decision_test: str
     num_queries: int
+    not_applicable: dict = dataclasses.field(default_factory=dict)
+    answers: object = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def claimed(self):
         return self.verdicts[self.decision_test].claimed
 
-    def to_dict(self):
-        out = dataclasses.asdict(self)
+    def to_dict(self, include_answers=False):
+        """The report as JSON-ready data; the suspect's answers only if asked for."""
+        out = dataclasses.asdict(dataclasses.replace(self, answers=None))
+        del out["answers"]
+        if not self.not_applicable:
+            del out["not_applicable"]
         out["verdicts"] = {k: v.to_dict() for k, v in self.verdicts.items()}
         out["claimed"] = self.claimed
+        if include_answers and self.answers is not None:
+            out["answers"] = self.answers.to_dict()
         return out
 
     def verdict_line(self):
@@ -157,6 +173,8 @@ class OwnershipReport:
                 f"  [{role}] {self.verdicts[name]}; WDR "
                 f"{100 * self.detection_rates[name]:.1f}% (subsets of {self.wdr_subset_size})"
             )
+        for name, reason in self.not_applicable.items():
+            lines.append(f"  [not run] {_TEST_TITLES[name]}: {reason}")
         lines.append("  " + self.verdict_line())
         return "\n".join(lines)
 
@@ -175,6 +193,7 @@ def verify_ownership(
     name=None,
     false_rate=None,
     temperature=1.0,
+    budget=None,
 ):
     """Tests whether a suspect model carries the key's watermark.
 
@@ -222,9 +241,16 @@ def verify_ownership(
             that test: the margin then applies at the scale of the owner's own
             model. The T-test reads top-1 answers, which no temperature
             changes. 1: the probabilities as answered.
+        budget: int or None. Most queries to send: the first verification
+            inputs that fit are used (two queries each with a trigger-free
+            reference). None: all of them.
+
+    A suspect that answers labels only (`PredictionAPI(answers="labels")`,
+    or detected) gets the T-test alone, which then decides; the Wilcoxon
+    test is listed in `not_applicable`.
 
     Returns:
-        An `OwnershipReport`.
+        An `OwnershipReport` holding the suspect's answers (`answers`).
 
     Examples:
 
@@ -237,6 +263,16 @@ def verify_ownership(
     >>> verify_ownership(stolen, key).claimed
     True
     """
+    _check_settings(key, tests, decision_test, false_rate, temperature, t_test_margin)
+    answers = query_suspect(suspect, key, budget=budget, name=name)
+    return verify_answers(
+        answers, key, tests=tests, decision_test=decision_test, significance=significance,
+        alpha_certainty=alpha_certainty, t_test_margin=t_test_margin, wdr_draws=wdr_draws,
+        wdr_fraction=wdr_fraction, seed=seed, false_rate=false_rate, temperature=temperature,
+    )
+
+
+def _check_settings(key, tests, decision_test, false_rate, temperature, t_test_margin):
     unknown = [t for t in tests if t not in TESTS]
     if unknown or not tests:
         raise ValueError(f"`tests` must be drawn from {TESTS}. Received: tests={tests}")
@@ -245,9 +281,8 @@ def verify_ownership(
             f"`decision_test` must be one of the tests run {tuple(tests)}. "
             f"Received: decision_test={decision_test!r}"
         )
-    false_rate_source = "given"
     if key.reference_inputs is None and false_rate is None and key.false_rate is not None:
-        false_rate, false_rate_source = key.false_rate["value"], "key"
+        false_rate = key.false_rate["value"]
     if key.reference_inputs is None and false_rate is None:
         raise ValueError(
             "This key has no trigger-free reference inputs (out-of-distribution "
@@ -271,6 +306,64 @@ def verify_ownership(
         raise ValueError(
             f"`t_test_margin` must lie in [0, 1). Received: t_test_margin={t_test_margin}"
         )
+
+
+def verify_answers(
+    answers,
+    key,
+    tests=TESTS,
+    decision_test="wilcoxon",
+    significance=0.05,
+    alpha_certainty=0.3,
+    t_test_margin=0.1,
+    wdr_draws=200,
+    wdr_fraction=0.1,
+    seed=0,
+    false_rate=None,
+    temperature=1.0,
+):
+    """Runs the ownership tests on answers a suspect gave (`verify_ownership` without querying).
+
+    Replays a recorded claim offline (`kwm replay`): the same answers, key
+    and settings give the same verdicts.
+
+    Args:
+        answers: `SuspectAnswers` (from `query_suspect`, or a claim file).
+        key: WatermarkKey. The key the answers were given to (checked by
+            fingerprint).
+        Others: as in `verify_ownership`.
+
+    Returns:
+        An `OwnershipReport`.
+    """
+    _check_settings(key, tests, decision_test, false_rate, temperature, t_test_margin)
+    if answers.key_fingerprint != key.fingerprint:
+        raise ValueError(
+            f"These answers were given to the key sha256:{answers.key_fingerprint[:16]}, not to "
+            f"this one (sha256:{key.fingerprint[:16]}). Received: "
+            f"key_fingerprint={answers.key_fingerprint!r}"
+        )
+    if (answers.reference is None) != (key.reference_inputs is None):
+        raise ValueError(
+            "The answers and the key disagree on trigger-free reference inputs. Received: "
+            f"reference answers {'absent' if answers.reference is None else 'present'}"
+        )
+    tests = tuple(tests)
+    not_applicable = {}
+    if answers.labels_only and "wilcoxon" in tests:
+        not_applicable["wilcoxon"] = LABELS_ONLY
+        tests = tuple(t for t in tests if t != "wilcoxon")
+        if not tests:
+            raise ValueError(
+                "The suspect answers labels only and the Wilcoxon test "
+                f"{LABELS_ONLY[:25]}; run the T-test too. Received: tests=('wilcoxon',)"
+            )
+        if decision_test == "wilcoxon":
+            decision_test = "t_test"
+    temperature = float(temperature)
+    false_rate_source = "given"
+    if key.reference_inputs is None and false_rate is None:
+        false_rate, false_rate_source = key.false_rate["value"], "key"
     margin_source = "EWE's bound"
     if key.trigger_effect is not None and key.trigger_effect["value"] > 0:
         t_test_margin = round(t_test_margin + key.trigger_effect["value"], 12)
@@ -278,13 +371,13 @@ def verify_ownership(
         margin_source = (
             f"EWE's bound + largest trigger effect of the key's {count} reference models"
         )
-    api = as_prediction_api(suspect, num_classes=key.num_classes, name=name)
     fingerprint = key.fingerprint
-    before = api.num_queries
     target = key.target_class
-    watermark_probs = api(key.verify_inputs)
-    reference_probs = None if key.reference_inputs is None else api(key.reference_inputs)
-    num_queries = api.num_queries - before
+    watermark_probs = np.asarray(answers.watermark, dtype="float32")
+    reference_probs = (
+        None if answers.reference is None else np.asarray(answers.reference, dtype="float32")
+    )
+    num_queries = answers.num_queries
 
     chance = 1.0 / key.num_classes if false_rate is None else float(false_rate)
     success = watermark_probs.argmax(axis=1) == target
@@ -353,7 +446,7 @@ def verify_ownership(
         )
         costs[test] = {"queries": cost, "curve": curve}
     return OwnershipReport(
-        suspect=api.name,
+        suspect=answers.suspect,
         key_fingerprint=fingerprint,
         watermark_accuracy=float(success.mean()),
         reference_rate=None if reference_success is None else float(reference_success.mean()),
@@ -363,4 +456,6 @@ def verify_ownership(
         query_costs=costs,
         decision_test=decision_test,
         num_queries=num_queries,
+        not_applicable=not_applicable,
+        answers=answers,
     )

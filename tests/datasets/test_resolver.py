@@ -7,6 +7,7 @@ import tensorflow_datasets as tfds
 from conftest import write_mnist_folder
 from kwm import datasets
 from kwm.datasets import DatasetNotFoundError, read_idx, resolver
+from kwm.datasets.cifar import CIFAR10_FORMAT
 
 
 def test_local_copy_in_original_format(tmp_path):
@@ -62,15 +63,22 @@ def test_ambiguous_files_are_reported(tmp_path, monkeypatch):
 def test_not_found_says_where_it_looked_and_how_to_provide(tmp_path, monkeypatch):
     monkeypatch.delenv("KWM_DATA_DIR", raising=False)
     with pytest.raises(DatasetNotFoundError) as info:
-        datasets.load(
-            "fashion_mnist", data_dir=tmp_path, tfds_data_dir=str(tmp_path / "tfds")
-        )
+        datasets.load("cifar10", data_dir=tmp_path, tfds_data_dir=str(tmp_path / "tfds"))
     message = str(info.value)
-    assert str(tmp_path / "fashion-mnist") in message  # local
-    assert "fashion_mnist is not prepared" in message  # tfds
+    assert str(tmp_path / "cifar10-jpeg") in message  # local
+    assert "cifar10 is not prepared" in message  # tfds
     assert "no network" in message
     assert "embeds no sample" in message  # embedded
-    assert "KWM_DATA_DIR" in message and "IDX" in message  # how to provide
+    assert "KWM_DATA_DIR" in message and CIFAR10_FORMAT in message  # how to provide
+
+
+def test_embedded_fashion_mnist_sample_holds_every_class():
+    data = datasets.load("fashion_mnist", sources=("embedded",))
+    assert data.provenance.source == "embedded" and data.provenance.licence == "MIT"
+    assert "Fashion-MNIST" in data.provenance.notes
+    for split in (data.train, data.test):
+        assert split.x.shape == (2000, 28, 28, 1) and 0 <= split.x.min() < split.x.max() <= 1
+        assert np.bincount(split.y, minlength=10).tolist() == [200] * 10
 
 
 def test_tfds_source_with_mock_data(tmp_path):

@@ -33,10 +33,10 @@ def test_quick_imdb_run_serves_strings_and_replays(tmp_path, monkeypatch):
     np.testing.assert_allclose(answers.sum(1), 1.0, atol=1e-5)
     # A verdict replays from the key and the string-input SavedModel alone.
     out = tmp_path / "replay.json"
-    verify.main(["--key", str(output / "seed-0" / "watermark_key.json"),
-                 "--suspect", str(output / "seed-0" / "independent_savedmodel"),
-                 "--output", str(out)])
-    replayed = json.loads(out.read_text())["verdicts"]["wilcoxon"]
+    assert verify.main(["--key", str(output / "seed-0" / "watermark_key.json"),
+                        "--suspect", str(output / "seed-0" / "independent_savedmodel"),
+                        "--output", str(out)]) == 1  # exit status 1: not claimed
+    replayed = json.loads(out.read_text())["report"]["verdicts"]["wilcoxon"]
     recorded = seed["models"]["independent"]["verification"]["verdicts"]["wilcoxon"]
     assert replayed["p_value"] == pytest.approx(recorded["p_value"], rel=1e-6, abs=1e-12)
 

@@ -63,7 +63,8 @@ def ewe_quick():
         "mnist_ewe", quick=True,
         overrides={"watermark": {"num_embed": 64}, "ewe": {"trigger_candidates": 4}},
     )
-    return config, datasets.load("mnist", sources=("embedded",))
+    data = datasets.load("mnist", sources=("embedded",))
+    return config, datasets.subsample(data, config["data"]["max_train"], config["data"]["max_test"])
 
 
 def test_ewe_passes_over_a_refused_position_to_the_next_best(ewe_quick):
@@ -127,6 +128,7 @@ def test_a_fixed_trigger_moves_to_the_next_corner_when_refused():
         "mnist_baseline", quick=True, overrides={"watermark": {"num_embed": 64}}
     )
     data = datasets.load("mnist", sources=("embedded",))
+    data = datasets.subsample(data, config["data"]["max_train"], config["data"]["max_test"])
     seen = []
 
     def screen(key):  # refuses the configured corner
