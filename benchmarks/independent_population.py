@@ -9,8 +9,12 @@ training code of this script's own (nothing from `kwm.architectures` or `kwm.tra
 two-layer MLP, a LeNet-style CNN (tanh, average pooling), a batch-norm CNN with global average
 pooling, and a dropout CNN; each trained by one of several recipes (Adam, SGD with momentum,
 RMSprop; label smoothing; a custom `tf.GradientTape` loop; batch sizes 32-256; half the training
-split), 3 seeds per architecture. The models are saved as `.keras` files beside a `population.json`
-manifest with their test accuracy.
+split), 3 seeds per architecture. `--models N` trains a larger calibration population instead:
+N models over seven architectures (also a wide CNN, a deeper ELU CNN with global pooling, a CNN of
+the EWE CNN's shape) and eight training recipes (also a quarter of the data, label smoothing 0.3,
+a softmax at temperature 4, students distilled from an independent teacher of the population at
+temperature 1 or 4). The models are saved as `.keras` files beside a `population.json` manifest
+with their test accuracy.
 
 `verify` verifies every model of the population against every key given, at each temperature,
 with all of kwm's tests (`kwm.verify_ownership`, the settings recorded in the key), and counts how
@@ -81,7 +85,43 @@ def dropout_cnn(input_shape, num_classes):
     return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x))
 
 
-ARCHITECTURES = {"mlp": mlp, "lenet_tanh": lenet_tanh, "bn_cnn": bn_cnn, "dropout_cnn": dropout_cnn}
+def wide_cnn(input_shape, num_classes):
+    inputs = keras.Input(input_shape)
+    x = layers.Conv2D(64, 5, strides=2, padding="same", activation="relu")(inputs)
+    x = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(256, activation="relu")(x)
+    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x))
+
+
+def deep_cnn(input_shape, num_classes):
+    inputs = keras.Input(input_shape)
+    x = layers.Conv2D(16, 3, padding="same", activation="elu")(inputs)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(32, 3, padding="same", activation="elu")(x)
+    x = layers.Conv2D(32, 3, padding="same", activation="elu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(64, 3, padding="same", activation="elu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(64, activation="elu")(x)
+    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x))
+
+
+def small_convnet(input_shape, num_classes):
+    """The shape of the EWE CNN (conv 32@5x5, conv 64@3x3, dense 128), written here."""
+    inputs = keras.Input(input_shape)
+    x = layers.Conv2D(32, 5, activation="relu")(inputs)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x))
+
+
+ARCHITECTURES = {"mlp": mlp, "lenet_tanh": lenet_tanh, "bn_cnn": bn_cnn, "dropout_cnn": dropout_cnn,
+                 "wide_cnn": wide_cnn, "deep_cnn": deep_cnn, "small_convnet": small_convnet}
+ORIGINAL_ARCHITECTURES = ("mlp", "lenet_tanh", "bn_cnn", "dropout_cnn")
 
 # One training recipe per seed index; each architecture gets all three.
 RECIPES = (
@@ -91,6 +131,21 @@ RECIPES = (
      "label_smoothing": 0.1, "loop": "fit", "data_fraction": 1.0},
     {"optimizer": "rmsprop", "learning_rate": 5e-4, "batch_size": 256, "epochs": 5,
      "label_smoothing": 0.0, "loop": "gradient_tape", "data_fraction": 0.5},
+)
+# The larger calibration population (`--models N`) adds these: a quarter of the data, strong
+# label smoothing, a softmax at temperature 4 in training, and students distilled from an
+# independent teacher of the population (its probabilities at temperature 1 or 4).
+MORE_RECIPES = (
+    {"optimizer": "adam", "learning_rate": 2e-3, "batch_size": 32, "epochs": 3,
+     "label_smoothing": 0.0, "loop": "fit", "data_fraction": 0.25},
+    {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128, "epochs": 4,
+     "label_smoothing": 0.3, "loop": "fit", "data_fraction": 1.0},
+    {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128, "epochs": 4,
+     "label_smoothing": 0.0, "loop": "fit", "data_fraction": 1.0, "train_temperature": 4.0},
+    {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128, "epochs": 4,
+     "label_smoothing": 0.0, "loop": "distill", "data_fraction": 1.0, "teacher_temperature": 1.0},
+    {"optimizer": "sgd", "learning_rate": 0.05, "batch_size": 64, "epochs": 4,
+     "label_smoothing": 0.0, "loop": "distill", "data_fraction": 1.0, "teacher_temperature": 4.0},
 )
 
 
@@ -102,19 +157,34 @@ def _optimizer(recipe):
     return keras.optimizers.Adam(recipe["learning_rate"])
 
 
-def _train(model, x, y, num_classes, recipe, seed):
+def _tempered(probabilities, temperature):
+    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return (exp / exp.sum(axis=1, keepdims=True)).astype("float32")
+
+
+def _train(model, x, y, num_classes, recipe, seed, teacher=None):
     rng = np.random.default_rng(seed)
     if recipe["data_fraction"] < 1:
         subset = rng.choice(len(x), int(recipe["data_fraction"] * len(x)), replace=False)
         x, y = x[subset], y[subset]
     targets = keras.utils.to_categorical(y, num_classes)
+    if recipe["loop"] == "distill":  # the teacher's answers, never the labels
+        targets = _tempered(teacher.predict(x, batch_size=1024, verbose=0),
+                            recipe["teacher_temperature"])
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe["label_smoothing"])
     optimizer = _optimizer(recipe)
-    if recipe["loop"] == "fit":
-        model.compile(optimizer=optimizer, loss=loss)
-        model.fit(x, targets, batch_size=recipe["batch_size"], epochs=recipe["epochs"],
-                  shuffle=True, verbose=0)
-        return
+    if recipe["loop"] in ("fit", "distill"):
+        trained = model
+        if recipe.get("train_temperature"):  # a new head answering softmax(z / T)
+            features = model.layers[-1].input
+            z = layers.Dense(num_classes)(features)
+            trained = keras.Model(model.input, layers.Softmax()(z / recipe["train_temperature"]))
+        trained.compile(optimizer=optimizer, loss=loss)
+        trained.fit(x, targets, batch_size=recipe["batch_size"], epochs=recipe["epochs"],
+                    shuffle=True, verbose=0)
+        return trained
     # A hand-written loop, as a thief or third party without Keras's `fit` would write it.
     variables = model.trainable_variables
 
@@ -129,9 +199,30 @@ def _train(model, x, y, num_classes, recipe, seed):
         for start in range(0, len(x), recipe["batch_size"]):
             batch = order[start:start + recipe["batch_size"]]
             step(tf.constant(x[batch]), tf.constant(targets[batch]))
+    return model
 
 
-def train_population(dataset, output, data_dir=None, seeds_per_architecture=3):
+def population_plan(num_models=None, seeds_per_architecture=3):
+    """(architecture, seed, recipe) of each model: the original 12, or `num_models` over all."""
+    if num_models is None:
+        return [
+            (arch, 7000 + 100 * ARCHITECTURES_INDEX[arch] + i, RECIPES[i % len(RECIPES)])
+            for arch in ORIGINAL_ARCHITECTURES for i in range(seeds_per_architecture)
+        ]
+    recipes = RECIPES + MORE_RECIPES
+    names = list(ARCHITECTURES)
+    plan = []
+    for i in range(num_models):
+        arch = names[i % len(names)]
+        recipe = recipes[(i % len(names) + i // len(names)) % len(recipes)]
+        plan.append((arch, 8000 + i, recipe))
+    return plan
+
+
+ARCHITECTURES_INDEX = {name: i for i, name in enumerate(ARCHITECTURES)}
+
+
+def train_population(dataset, output, data_dir=None, seeds_per_architecture=3, num_models=None):
     data = datasets.load(dataset, data_dir=data_dir, sources=("local",))
     os.makedirs(output, exist_ok=True)
     manifest_path = os.path.join(output, "population.json")
@@ -140,28 +231,34 @@ def train_population(dataset, output, data_dir=None, seeds_per_architecture=3):
         with open(manifest_path) as f:
             manifest = json.load(f)
     done = {m["file"] for m in manifest["models"]}
-    for arch_index, (arch, builder) in enumerate(ARCHITECTURES.items()):
-        for i in range(seeds_per_architecture):
-            seed = 7000 + 100 * arch_index + i
-            file = f"{arch}_seed{seed}.keras"
-            if file in done:
-                continue
-            recipe = RECIPES[i % len(RECIPES)]
-            keras.utils.set_random_seed(seed)
-            model = builder(data.input_shape, data.num_classes)
-            start = time.perf_counter()
-            _train(model, data.train.x, data.train.y, data.num_classes, recipe, seed)
-            accuracy = float(np.mean(
-                model.predict(data.test.x, batch_size=1024, verbose=0).argmax(1) == data.test.y
-            ))
-            model.save(os.path.join(output, file))
-            manifest["models"].append({
-                "file": file, "architecture": arch, "seed": seed, "training": recipe,
-                "test_accuracy": accuracy, "train_s": round(time.perf_counter() - start, 1),
-            })
-            print(f"{file}: test accuracy {100 * accuracy:.2f}%", flush=True)
-            with open(manifest_path, "w") as f:
-                json.dump(manifest, f, indent=1)
+    teacher = None
+    for arch, seed, recipe in population_plan(num_models, seeds_per_architecture):
+        file = f"{arch}_seed{seed}.keras"
+        if file in done:
+            continue
+        if recipe["loop"] == "distill" and teacher is None:
+            # The first model trained on labels teaches the distilled ones.
+            first = next(m for m in manifest["models"] if m["training"]["loop"] != "distill")
+            teacher = keras.saving.load_model(os.path.join(output, first["file"]))
+            teacher_file = first["file"]
+        keras.utils.set_random_seed(seed)
+        model = ARCHITECTURES[arch](data.input_shape, data.num_classes)
+        start = time.perf_counter()
+        model = _train(model, data.train.x, data.train.y, data.num_classes, recipe, seed, teacher)
+        accuracy = float(np.mean(
+            model.predict(data.test.x, batch_size=1024, verbose=0).argmax(1) == data.test.y
+        ))
+        model.save(os.path.join(output, file))
+        entry = {
+            "file": file, "architecture": arch, "seed": seed, "training": recipe,
+            "test_accuracy": accuracy, "train_s": round(time.perf_counter() - start, 1),
+        }
+        if recipe["loop"] == "distill":
+            entry["teacher"] = teacher_file
+        manifest["models"].append(entry)
+        print(f"{file}: test accuracy {100 * accuracy:.2f}%", flush=True)
+        with open(manifest_path, "w") as f:
+            json.dump(manifest, f, indent=1)
     return manifest
 
 
@@ -273,6 +370,11 @@ def main(argv=None):
     train.add_argument("--data-dir", default=os.environ.get("KWM_DATA_DIR"))
     train.add_argument("--output", required=True)
     train.add_argument("--seeds-per-architecture", type=int, default=3)
+    train.add_argument(
+        "--models", type=int, default=None,
+        help="a calibration population of this many models over all architectures and "
+        "training recipes (default: the original 12)",
+    )
     verify = commands.add_parser("verify", help="verify the population against keys")
     verify.add_argument("--population", required=True)
     verify.add_argument("--key", action="append", required=True, help="NAME=PATH of a key file")
@@ -285,7 +387,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     if args.command == "train":
-        train_population(args.dataset, args.output, args.data_dir, args.seeds_per_architecture)
+        train_population(args.dataset, args.output, args.data_dir, args.seeds_per_architecture,
+                         args.models)
         return 0
     keys = []
     for item in args.key:

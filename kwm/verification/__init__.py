@@ -17,4 +17,5 @@ from kwm.verification.ownership import (
     verify_answers,
     verify_ownership,
 )
+from kwm.verification.query_planning import queries_needed
 from kwm.verification.statistical_tests import watermark_t_test, wilcoxon_alpha_test

@@ -121,6 +121,19 @@ def query_suspect(suspect, key, budget=None, name=None):
 
     Returns:
         `SuspectAnswers`.
+
+    Examples:
+
+    >>> import numpy as np, kwm
+    >>> key = kwm.watermarks.WatermarkKey("baseline", "toy", 2, target_class=1,
+    ...     source_class=0, source_dataset="toy", trigger=None, seed=0,
+    ...     embed_inputs=np.zeros((4, 3)), verify_inputs=np.ones((40, 3)),
+    ...     reference_inputs=np.zeros((40, 3)))
+    >>> answers = query_suspect(lambda x: np.stack([1 - x[:, 0], x[:, 0]], 1), key, budget=30)
+    >>> answers.num_queries, len(answers.indices), answers.labels_only
+    (30, 15, False)
+    >>> SuspectAnswers.from_dict(answers.to_dict()).sha256() == answers.sha256()
+    True
     """
     indices = verification_indices(key, budget)
     api = as_prediction_api(suspect, num_classes=key.num_classes, name=name)

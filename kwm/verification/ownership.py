@@ -6,7 +6,7 @@ import numpy as np
 
 from kwm.export.serving_temperature import temper_probabilities
 from kwm.verification import statistical_tests
-from kwm.verification.answers import SuspectAnswers, query_suspect
+from kwm.verification.answers import query_suspect
 from kwm.verification.detection_rate import detection_rate, query_cost
 
 TESTS = ("t_test", "wilcoxon")
@@ -335,6 +335,19 @@ def verify_answers(
 
     Returns:
         An `OwnershipReport`.
+
+    Examples:
+
+    >>> import numpy as np, kwm
+    >>> from kwm.verification import query_suspect
+    >>> key = kwm.watermarks.WatermarkKey("baseline", "toy", 2, target_class=1,
+    ...     source_class=0, source_dataset="toy", trigger=None, seed=0,
+    ...     embed_inputs=np.zeros((4, 3)), verify_inputs=np.ones((40, 3)),
+    ...     reference_inputs=np.zeros((40, 3)))
+    >>> labels = lambda x: x[:, 0].astype("int64")  # an API answering top-1 labels only
+    >>> report = verify_answers(query_suspect(labels, key), key)
+    >>> report.decision_test, report.claimed, sorted(report.not_applicable)
+    ('t_test', True, ['wilcoxon'])
     """
     _check_settings(key, tests, decision_test, false_rate, temperature, t_test_margin)
     if answers.key_fingerprint != key.fingerprint:

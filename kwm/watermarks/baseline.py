@@ -49,6 +49,7 @@ def embed_baseline_watermark(
 
     >>> import kwm
     >>> data = kwm.datasets.load("mnist", sources=("embedded",))
+    >>> data = kwm.datasets.subsample(data, max_train=1000, max_test=500)
     >>> key = kwm.watermarks.generate_key(data, "baseline", 7, 1,
     ...     trigger=kwm.watermarks.PatchTrigger(), num_verify=20)
     >>> model = kwm.architectures.ewe_cnn()

@@ -18,7 +18,9 @@ def cifar_dir(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("method", ["feature_sharing", "baseline"])
+@pytest.mark.parametrize(
+    "method", ["feature_sharing", pytest.param("baseline", marks=pytest.mark.large)]
+)
 def test_quick_cifar10_run(cifar_dir, tmp_path, method):
     output = tmp_path / "run"
     code = cifar10.main(["--method", method, "--quick", "--data-dir", str(cifar_dir),
