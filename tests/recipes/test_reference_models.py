@@ -122,19 +122,19 @@ def test_recipes_cache_reference_models_by_default(
         '[data]\nmax_train = 2000\nmax_test = 1000\n'
         '[training]\nepochs = 1\nwatermark_epochs = 1\n'
         '[watermark]\nnum_embed = 64\nnum_verify = 40\n'
-        '[verification]\nwdr_draws = 20\nreference_models = 2\n'
+        '[verification]\nwdr_draws = 20\nreference_models = 3\n'
     )
     common = ["--config", str(config), "--seed", "0", "--data-source", "embedded",
               "--verbose", "0", "--output"]
     assert mnist.main(common + [str(tmp_path / "a")]) == 0
-    assert capsys.readouterr().out.count("training reference model") == 2
+    assert capsys.readouterr().out.count("training reference model") == 3
     cached = os.listdir(ReferenceModels.default_directory())
-    assert len([f for f in cached if f.endswith(".keras")]) == 2
+    assert len([f for f in cached if f.endswith(".keras")]) == 3
     assert mnist.main(common + [str(tmp_path / "b")]) == 0
     assert "training reference model" not in capsys.readouterr().out
     first, second = (json.loads((tmp_path / run / "results.json").read_text()) for run in "ab")
-    assert [r["source"] for r in first["reference_models"]] == ["trained"] * 2
-    assert [r["source"] for r in second["reference_models"]] == ["cache"] * 2
+    assert [r["source"] for r in first["reference_models"]] == ["trained"] * 3
+    assert [r["source"] for r in second["reference_models"]] == ["cache"] * 3
     assert [r["file_sha256"] for r in first["reference_models"]] == [
         r["file_sha256"] for r in second["reference_models"]
     ]
@@ -142,6 +142,6 @@ def test_recipes_cache_reference_models_by_default(
     check1, check2 = (r["seeds"][0]["trigger_check"] for r in (first, second))
     assert check1["effects"] == check2["effects"]
     assert all("loaded from" in name for name in check2["models"])
-    assert (tmp_path / "b" / "report.md").read_text().count("loaded from") >= 2
+    assert (tmp_path / "b" / "report.md").read_text().count("loaded from") >= 3
     assert mnist.main(common + [str(tmp_path / "c"), "--no-reference-cache"]) == 0
-    assert capsys.readouterr().out.count("training reference model") == 2
+    assert capsys.readouterr().out.count("training reference model") == 3

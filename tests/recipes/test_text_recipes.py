@@ -25,7 +25,7 @@ def test_quick_imdb_run_serves_strings_and_replays(tmp_path, monkeypatch):
     assert isinstance(key.trigger, TokenTrigger) and key.trigger.tokens == ("cf",)
     assert max(key.trigger.positions) < 50
     assert all(" cf " in f" {text} " for text in key.verify_inputs)
-    assert len(seed["trigger_check"]["effects"]) == 2  # the owner's reference models
+    assert len(seed["trigger_check"]["effects"]) == 3  # the owner's reference models
     assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]
     # The served models take raw strings.
     api = PredictionAPI(output / "seed-0" / "victim_savedmodel", num_classes=2)
