@@ -82,6 +82,43 @@ def summarise(result):
     return table
 
 
+ROW_FIELDS = ("key (index in keys)", "temperature", "model (index in population.models)",
+              "watermark_accuracy", "reference_rate", "t_test_p", "wilcoxon_p", "claimed")
+
+
+def compact_rows(rows):
+    """Every verdict as one short list (`row_fields` names the columns)."""
+    keys = list(dict.fromkeys(r["key"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    return {
+        "keys": [{"name": k, "fingerprint": next(r["key_fingerprint"] for r in rows
+                                                 if r["key"] == k)} for k in keys],
+        "row_fields": list(ROW_FIELDS),
+        "rows": [
+            [keys.index(r["key"]), r["temperature"], models.index(r["model"]),
+             round(r["watermark_accuracy"], 4),
+             None if r["reference_rate"] is None else round(r["reference_rate"], 4),
+             float(f"{r['p_values']['t_test']:.4g}"), float(f"{r['p_values']['wilcoxon']:.4g}"),
+             r["claimed"]]
+            for r in rows
+        ],
+    }
+
+
+def compact_population(manifest):
+    """The population manifest with each distinct training recipe written once."""
+    recipes, models = [], []
+    for model in manifest["models"]:
+        if model["training"] not in recipes:
+            recipes.append(model["training"])
+        entry = {k: v for k, v in model.items() if k != "training"}
+        entry.update(recipe=recipes.index(model["training"]),
+                     test_accuracy=round(model["test_accuracy"], 4))
+        models.append(entry)
+    return {**{k: v for k, v in manifest.items() if k != "models"}, "training_recipes": recipes,
+            "models": models}
+
+
 def plot_p_values(result, path):
     import matplotlib
 
@@ -117,8 +154,8 @@ def main(argv=None):
     with open(args.output + ".json", "w") as f:
         json.dump({"command": "python benchmarks/false_accusation.py " + " ".join(
             sys.argv[1:] if argv is None else argv), "summary": table,
-            "type_one_error": type_one, "population": result["population"],
-            "rows": result["rows"]}, f, indent=1)
+            "type_one_error": type_one, "population": compact_population(result["population"]),
+            **compact_rows(result["rows"])}, f, separators=(",", ":"))
     plot_p_values(result, args.output + "_p_values.png")
     models = result["population"]["models"]
     architectures = sorted({m["architecture"] for m in models})
