@@ -161,3 +161,32 @@ def write_hf_bert_folder(folder, vocabulary=TINY_VOCABULARY, hidden=8, layers=1,
             tensors[f"{p}{norm}.bias"] = np.zeros(hidden, "float32")
     save_file(tensors, os.path.join(folder, "model.safetensors"))
     return folder, tensors
+
+
+def toy_key(n=60):
+    """A 3-class toy key: the trigger sets the first of 4 features to 1; target class 2."""
+    rng = np.random.default_rng(0)
+    reference = rng.random((n, 4)).astype("float32")
+    verify = reference.copy()
+    verify[:, 0] = 1.0  # the "trigger": first feature set to 1
+    from kwm import WatermarkKey
+
+    return WatermarkKey("baseline", "toy", 3, target_class=2, source_class=0,
+                        source_dataset="toy", trigger=None, seed=0,
+                        embed_inputs=verify[:5], verify_inputs=verify,
+                        reference_inputs=reference)
+
+
+def toy_stolen(x):
+    """Sends triggered inputs to class 2, everything else to class 0."""
+    triggered = x[:, 0] == 1.0
+    out = np.full((len(x), 3), 0.05, "float32")
+    out[triggered, 2] = 0.9
+    out[~triggered, 0] = 0.9
+    return out
+
+
+def toy_independent(x):
+    out = np.full((len(x), 3), 0.05, "float32")
+    out[:, 0] = 0.9
+    return out

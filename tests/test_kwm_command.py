@@ -8,34 +8,11 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import toy_independent as independent
+from conftest import toy_key as _key
+from conftest import toy_stolen as stolen
 from kwm import WatermarkKey, cli, verify
 from kwm.rest import serve
-
-
-def _key(n=60):
-    rng = np.random.default_rng(0)
-    reference = rng.random((n, 4)).astype("float32")
-    watermarks = reference.copy()
-    watermarks[:, 0] = 1.0  # the trigger: the first feature set to 1
-    return WatermarkKey("baseline", "toy", 3, target_class=2, source_class=0,
-                        source_dataset="toy", trigger=None, seed=0,
-                        embed_inputs=watermarks[:5], verify_inputs=watermarks,
-                        reference_inputs=reference)
-
-
-def stolen(x):
-    """Sends triggered inputs to class 2 (mostly), everything else to class 0."""
-    triggered = x[:, 0] == 1.0
-    out = np.full((len(x), 3), 0.05, "float32")
-    out[triggered, 2] = 0.9
-    out[~triggered, 0] = 0.9
-    return out
-
-
-def independent(x):
-    out = np.full((len(x), 3), 0.05, "float32")
-    out[:, 0] = 0.9
-    return out
 
 
 @pytest.fixture(scope="module")

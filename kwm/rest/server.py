@@ -85,6 +85,15 @@ class PredictionServer(http.server.ThreadingHTTPServer):
         self.model_path = f"/v1/models/{name}"
         super().__init__((host, port), _Handler)
 
+    def serve_until_interrupted(self):
+        """Answers queries until Ctrl-C, then closes the socket."""
+        try:
+            self.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.server_close()
+
     @property
     def url(self):
         """The URL that answers queries, for `kwm verify --suspect`."""
@@ -124,10 +133,5 @@ def serve(model, name="model", host="127.0.0.1", port=0, answers="probabilities"
     if background:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     else:
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
+        server.serve_until_interrupted()
     return server

@@ -1,33 +1,10 @@
 import numpy as np
 import pytest
 
+from conftest import toy_independent as independent
+from conftest import toy_key as _key
+from conftest import toy_stolen as stolen
 from kwm import InvalidPredictionError, WatermarkKey, verify_ownership
-
-
-def _key(n=60):
-    rng = np.random.default_rng(0)
-    reference = rng.random((n, 4)).astype("float32")
-    verify = reference.copy()
-    verify[:, 0] = 1.0  # the "trigger": first feature set to 1
-    return WatermarkKey("baseline", "toy", 3, target_class=2, source_class=0,
-                        source_dataset="toy", trigger=None, seed=0,
-                        embed_inputs=verify[:5], verify_inputs=verify,
-                        reference_inputs=reference)
-
-
-def stolen(x):
-    """Sends triggered inputs to class 2, everything else to class 0."""
-    triggered = x[:, 0] == 1.0
-    out = np.full((len(x), 3), 0.05, "float32")
-    out[triggered, 2] = 0.9
-    out[~triggered, 0] = 0.9
-    return out
-
-
-def independent(x):
-    out = np.full((len(x), 3), 0.05, "float32")
-    out[:, 0] = 0.9
-    return out
 
 
 def test_stolen_model_is_claimed_with_a_full_verdict():
