@@ -6,7 +6,8 @@ set -u
 export TF_CPP_MIN_LOG_LEVEL=3
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-RUN=${1:?usage: bash benchmarks/live_suspect.sh RUN_DIR/seed-0 (a finished recipe run served at T = 4)}
+RUN=${1:?usage: bash benchmarks/live_suspect.sh RUN_DIR/seed-0 [TEMPERATURE] (a finished recipe run and the temperature its victim was served at, default 1)}
+TEMPERATURE=${2:-1}
 for answers in probabilities labels; do
   for model in stolen independent; do
     kwm serve "$RUN/${model}_savedmodel" --port 0 --name "$model" --answers $answers > "$OUT"/serve_$model.log 2>/dev/null &
@@ -14,7 +15,7 @@ for answers in probabilities labels; do
     for i in $(seq 60); do grep -q "http://" "$OUT"/serve_$model.log 2>/dev/null && break; sleep 1; done
     url=$(sed -n 's/.* at \(http:.*\)$/\1/p' "$OUT"/serve_$model.log)
     echo "== $model ($answers) at $url"
-    kwm verify --key "$RUN/watermark_key.json" --suspect "$url" --temperature 4 --output "$OUT"/claim_${model}_$answers.json | grep "VERDICT\|not run\|decision"
+    kwm verify --key "$RUN/watermark_key.json" --suspect "$url" --temperature "$TEMPERATURE" --output "$OUT"/claim_${model}_$answers.json | grep "VERDICT\|not run\|decision"
     echo "exit status: ${PIPESTATUS[0]}"
     kill $pid; wait $pid 2>/dev/null
   done

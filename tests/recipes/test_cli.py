@@ -21,7 +21,7 @@ def quick_run(tmp_path_factory):
     output = tmp_path_factory.mktemp("runs") / "quick"
     code = mnist.main(
         ["--method", "baseline", "--quick", "--seeds", "2", "--data-source", "embedded",
-         "--output", str(output), "--verbose", "0"]
+         "--max-train", "1000", "--max-test", "500", "--output", str(output), "--verbose", "0"]
     )
     assert code == 0
     return output
@@ -47,7 +47,9 @@ def test_quick_run_writes_a_complete_report(quick_run):
                 assert verdict["num_queries"] == 2 * seed["num_verify"]
                 assert 0.0 <= verdict["p_value"] <= 1.0
         assert seed["models"]["stolen"]["extraction"]["through"] == "SavedModel"
-        assert seed["models"]["stolen"]["extraction"]["num_queries"] == 2000  # [quick] data
+        kept = results["data"]["provenance"]["splits"]["train"]  # --max-train 1000, stratified
+        assert 990 <= kept <= 1000
+        assert seed["models"]["stolen"]["extraction"]["num_queries"] == kept
         # The in-distribution key was checked on 4 reference models of 4 architectures before
         # it was trained in, and the check is committed to with the key.
         check = seed["trigger_check"]
@@ -138,6 +140,12 @@ def test_ood_flag_picks_the_ood_recipe_or_says_there_is_none(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_negative_subset_sizes_are_refused(tmp_path, capsys):
+    assert mnist.main(["--quick", "--max-train", "-5", "--output", str(tmp_path / "o")]) == 2
+    assert "Received: --max-train=-5" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_bad_recipe_file(tmp_path, capsys):
     path = tmp_path / "r.toml"
     path.write_text('[experiment]\nname = "x"\ndataset = "mnist"\nmethod = "baseline"\n[training]\nepochz = 1\n')
@@ -167,7 +175,7 @@ def test_quick_ewe_run_with_refined_watermarks(tmp_path):
     config = tmp_path / "ewe.toml"
     config.write_text(
         '[experiment]\nname = "mnist_ewe_refined"\ndataset = "mnist"\nmethod = "ewe"\n'
-        '[data]\nmax_train = 2000\nmax_test = 1000\n'
+        '[data]\nmax_train = 1000\nmax_test = 500\n'
         '[training]\nepochs = 1\nwatermark_epochs = 1\n'
         '[watermark]\nsource_class = -1\ntarget_class = -1\nnum_embed = 64\nnum_verify = 40\n'
         '[ewe]\nrefine_iterations = 1\npair_max_confusion = 0.01\n'
@@ -178,7 +186,7 @@ def test_quick_ewe_run_with_refined_watermarks(tmp_path):
                        "--output", str(output), "--verbose", "0"]) == 0
     results = json.loads((output / "results.json").read_text())
     seed = results["seeds"][0]
-    data = datasets.subsample(datasets.load("mnist", sources=("embedded",)), 2000, 1000)
+    data = datasets.subsample(datasets.load("mnist", sources=("embedded",)), 1000, 500)
     key = WatermarkKey.load(output / "seed-0" / "watermark_key.json",
                             expected_fingerprint=seed["key_fingerprint"])
     # By cosine similarity, passing over pairs the clean victim confuses (> 1%).
@@ -249,7 +257,7 @@ def test_the_main_job_claims_the_copy_and_calibrates_its_key(
 def test_quick_feature_sharing_run(tmp_path):
     output = tmp_path / "run"
     assert mnist.main(["--method", "feature_sharing", "--quick", "--data-source", "embedded",
-                       "--serving-temperature", "4", "--attacks", "pruning,hard_labels,quantization",
+                       "--max-train", "1000", "--max-test", "500", "--serving-temperature", "4", "--attacks", "pruning,hard_labels,quantization",
                        "--output", str(output), "--verbose", "0"]) == 0
     results = json.loads((output / "results.json").read_text())
     assert results["config"]["experiment"]["method"] == "feature_sharing"
@@ -324,8 +332,9 @@ def test_unknown_attack_is_refused(tmp_path, capsys):
 
 def test_thief_with_a_query_budget_and_another_architecture(tmp_path):
     output = tmp_path / "run"
-    assert mnist.main(["--quick", "--data-source", "embedded", "--output", str(output),
-                       "--verbose", "0", "--config", str(_budget_recipe(tmp_path))]) == 0
+    assert mnist.main(["--quick", "--data-source", "embedded", "--max-train", "1000",
+                       "--output", str(output), "--verbose", "0",
+                       "--config", str(_budget_recipe(tmp_path))]) == 0
     results = json.loads((output / "results.json").read_text())
     extraction = results["seeds"][0]["models"]["stolen"]["extraction"]
     assert extraction["num_queries"] == 500 and extraction["architecture"] == "cnn8"

@@ -119,9 +119,9 @@ def test_recipes_cache_reference_models_by_default(
     config = tmp_path / "screened.toml"
     config.write_text(
         '[experiment]\nname = "mnist_screened"\ndataset = "mnist"\nmethod = "baseline"\n'
-        '[data]\nmax_train = 2000\nmax_test = 1000\n'
+        '[data]\nmax_train = 500\nmax_test = 500\n'
         '[training]\nepochs = 1\nwatermark_epochs = 1\n'
-        '[watermark]\nnum_embed = 64\nnum_verify = 40\n'
+        '[watermark]\nnum_embed = 32\nnum_verify = 40\n'
         '[verification]\nwdr_draws = 20\nreference_models = 3\n'
     )
     common = ["--config", str(config), "--seed", "0", "--data-source", "embedded",

@@ -64,7 +64,7 @@ def ewe_quick():
         overrides={"watermark": {"num_embed": 64}, "ewe": {"trigger_candidates": 4}},
     )
     data = datasets.load("mnist", sources=("embedded",))
-    return config, datasets.subsample(data, config["data"]["max_train"], config["data"]["max_test"])
+    return config, datasets.subsample(data, 1000, 500)
 
 
 def test_ewe_passes_over_a_refused_position_to_the_next_best(ewe_quick):
