@@ -6,6 +6,11 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("KWM_OFFLINE", "1")  # never wait on a download in tests
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # One worker per core (pytest -n auto): one TensorFlow thread each, so that the workers
+    # share the cores instead of fighting over them. Read when TensorFlow starts, below.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 from kwm.datasets import DataProvenance, Split, TaskDataset, write_idx  # noqa: E402
 
