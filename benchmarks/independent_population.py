@@ -272,6 +272,7 @@ def verify_population(population, keys, temperatures):
     rows = []
     for key_name, key_path in keys:
         key = WatermarkKey.load(key_path)
+        fingerprint = key.fingerprint  # one hash per key, not one per verified model
         for temperature in temperatures:
             for meta, model in models:
                 report = verify_ownership(
@@ -279,7 +280,7 @@ def verify_population(population, keys, temperatures):
                 )
                 rows.append({
                     "key": key_name,
-                    "key_fingerprint": key.fingerprint,
+                    "key_fingerprint": fingerprint,
                     "temperature": temperature,
                     "model": meta["file"],
                     "architecture": meta["architecture"],
