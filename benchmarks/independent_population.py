@@ -222,14 +222,22 @@ def population_plan(num_models=None, seeds_per_architecture=3):
 ARCHITECTURES_INDEX = {name: i for i, name in enumerate(ARCHITECTURES)}
 
 
-def train_population(dataset, output, data_dir=None, seeds_per_architecture=3, num_models=None):
+def train_population(dataset, output, data_dir=None, seeds_per_architecture=3, num_models=None,
+                     max_train=0):
     data = datasets.load(dataset, data_dir=data_dir, sources=("local",))
+    # A subset of its own (seed 8000: no recipe draws it), every class in proportion.
+    data = datasets.subsample(data, max_train=max_train, seed=8000)
     os.makedirs(output, exist_ok=True)
     manifest_path = os.path.join(output, "population.json")
     manifest = {"dataset": data.name, "data": data.describe(), "models": []}
     if os.path.exists(manifest_path):
         with open(manifest_path) as f:
             manifest = json.load(f)
+        if manifest["data"] != data.describe():
+            raise ValueError(
+                "The population in this folder was trained on other data; train into a new "
+                f"folder. Received: {data.describe()!r}, folder's {manifest['data']!r}"
+            )
     done = {m["file"] for m in manifest["models"]}
     teacher = None
     for arch, seed, recipe in population_plan(num_models, seeds_per_architecture):
@@ -376,6 +384,10 @@ def main(argv=None):
         help="a calibration population of this many models over all architectures and "
         "training recipes (default: the original 12)",
     )
+    train.add_argument(
+        "--max-train", type=int, default=0, metavar="N",
+        help="train on about N training examples, every class in proportion (0: all)",
+    )
     verify = commands.add_parser("verify", help="verify the population against keys")
     verify.add_argument("--population", required=True)
     verify.add_argument("--key", action="append", required=True, help="NAME=PATH of a key file")
@@ -388,8 +400,10 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     if args.command == "train":
+        if args.max_train < 0:
+            parser.error(f"--max-train must be >= 0. Received: --max-train={args.max_train}")
         train_population(args.dataset, args.output, args.data_dir, args.seeds_per_architecture,
-                         args.models)
+                         args.models, args.max_train)
         return 0
     keys = []
     for item in args.key:

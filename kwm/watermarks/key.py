@@ -2,6 +2,7 @@
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -36,8 +37,17 @@ def _encode_array(array):
     return {
         "dtype": array.dtype.str,
         "shape": list(array.shape),
-        "zlib_base64": base64.b64encode(zlib.compress(array.tobytes(), 9)).decode(),
+        "zlib_base64": _compress(array.tobytes()),
     }
+
+
+@functools.lru_cache(maxsize=16)
+def _compress(raw):
+    # Memoised on the exact bytes (compared in full on a hit): level-9 zlib of a
+    # key's inputs takes about 0.15 s an array, and a verification fingerprints
+    # the same key several times; an edited array is different bytes, so it is
+    # compressed (and fingerprinted) anew.
+    return base64.b64encode(zlib.compress(raw, 9)).decode()
 
 
 def _decode_array(encoded):

@@ -59,8 +59,12 @@ def test_fingerprint_depends_on_every_part():
     assert _key(seed=8).fingerprint != base
     assert _key(trigger=PatchTrigger(position=(1, 0))).fingerprint != base
     tweaked = _key()
-    tweaked.verify_inputs[0, 0, 0, 0] += 1e-6
+    assert tweaked.fingerprint == base
+    original = tweaked.verify_inputs[0, 0, 0, 0]
+    tweaked.verify_inputs[0, 0, 0, 0] += 1e-6  # edited in place after a fingerprint
     assert tweaked.fingerprint != base
+    tweaked.verify_inputs[0, 0, 0, 0] = original
+    assert tweaked.fingerprint == base
 
 
 def _tamper(path, edit):
