@@ -355,7 +355,7 @@ def write_outputs(result, output):
     """Writes `result` as JSON to `output` and a Markdown table beside it; returns the table."""
     table = summary_table(result)
     with open(output, "w") as f:
-        json.dump(result, f, indent=1)
+        json.dump(result, f, separators=(",", ":"))
     with open(os.path.splitext(output)[0] + ".md", "w") as f:
         f.write(
             f"# Independent population against the recipes' keys\n\n"

@@ -80,12 +80,17 @@ def _with_defaults(defaults, recorded):
 
 def load_run(run):
     """`(results, config, data)` of a finished recipe run: its results.json, its recorded
-    configuration over today's defaults and its task data."""
+    configuration over today's defaults and its task data (from the source the run used)."""
     with open(os.path.join(run, "results.json")) as f:
         results = json.load(f)
     config = recipe_config.fill_layer_roles(
         _with_defaults(recipe_config.DEFAULTS, results["config"])
     )
+    # The data the run used, not the first source that answers here (a run on the embedded
+    # sample must not be re-scored on a local full copy, nor wait for an offline tfds).
+    source = results.get("data", {}).get("provenance", {}).get("source")
+    if source:
+        config["data"]["sources"] = [source]
     data, _ = load_data(config)
     return results, config, data
 

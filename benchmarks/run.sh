@@ -45,6 +45,19 @@ python benchmarks/independent_population.py verify --population "$pop/models/fas
   --key "fashion_mnist baseline=$r/fashion_mnist_baseline/seed-0/watermark_key.json" \
   --key "fashion_mnist EWE=$r/fashion_mnist_ewe/seed-0/watermark_key.json" \
   --temperatures 1 4 --output "$pop/fashion_mnist.json"
+# The calibration population (105 models, 7 architectures, 8 training recipes) against the same
+# MNIST keys, and the EWE key's patch at every position through it.
+python benchmarks/independent_population.py train --dataset mnist --models 105 \
+  --output "$pop/models/mnist_105"
+python benchmarks/false_accusation.py --population "$pop/models/mnist_105" \
+  --key "MNIST baseline seed 0=$r/mnist_baseline/seed-0/watermark_key.json" \
+  --key "MNIST EWE seed 0=$r/mnist_ewe/seed-0/watermark_key.json" \
+  --key "MNIST feature sharing seed 0=$r/mnist_feature_sharing/seed-0/watermark_key.json" \
+  --key "MNIST feature sharing OOD seed 0=$r/mnist_feature_sharing_ood/seed-0/watermark_key.json" \
+  --temperatures 1 4 --output "$r/false_accusation/mnist_recipes"
+python benchmarks/trigger_natural_effect.py --population "$pop/models/mnist_105" \
+  --key "$r/mnist_ewe/seed-0/watermark_key.json" --stride 2 --max-effect 0.05 0.02 0.01 0.005 \
+  --output "$r/trigger_natural_effect/mnist_ewe_seed0"
 # The same recipes with the victim's API at temperature 4 (kwm's addition; --serving-temperature).
 for recipe in mnist:feature_sharing mnist:feature_sharing:ood mnist:baseline fashion_mnist:baseline; do
   IFS=: read -r dataset method kind <<< "$recipe"

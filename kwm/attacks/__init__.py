@@ -36,4 +36,12 @@ from kwm.attacks.suite import (
     run_attacks,
 )
 from kwm.attacks.tfmot_pruning import tf_keras_twin, tfmot_prune
+from kwm.attacks.thieves import (
+    THIEVES,
+    Thief,
+    available_thieves,
+    get_thief,
+    register_thief,
+    steal,
+)
 from kwm.attacks.weight_noise import add_weight_noise

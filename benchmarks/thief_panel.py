@@ -1,0 +1,219 @@
+"""The thief panel: copies made by thieves kwm did not write, from the recipes' served victims.
+
+    KWM_DATA_DIR=../shared/data python benchmarks/thief_panel.py RUN [RUN ...] \
+        --temperatures 1 4 --output benchmarks/results/thief_panel/NAME.json
+
+A recipe run keeps each seed's served victim (`seed-N/victim_savedmodel`) and key. For every
+victim and every API temperature T (the run's answers re-tempered to T, exactly as
+`benchmarks/reextraction.py` does), the thief's queries (the recipe's) are answered once and every
+thief of `kwm.attacks.THIEVES` (or `--thieves NAME ...`) trains its own copy on those answers:
+other architectures, dropout, label smoothing, other optimisers, schedules and batch sizes, a KL
+loss, a hand-written training loop, top-1 labels. Each copy is verified like a recipe's suspect,
+the owner verifying at T; each seed's independent model is verified at every T too (a claim
+there would be a false accusation). Writes the rows as JSON (after every copy), and a Markdown
+table beside it: per run, temperature and thief, the copies claimed by the decision test and
+by each test, their watermark accuracy, and their watermark accuracy minus their false rate
+(on the trigger-free references for in-distribution keys; for out-of-distribution keys the
+rate the key records on the owner's reference models).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from kwm import attacks
+from kwm.recipes import pipeline
+from kwm.recipes.data import load_queries, thief_queries
+from kwm.recipes.models import total_epochs
+from kwm.watermarks import WatermarkKey
+from reextraction import load_run, victim_api
+
+
+def false_rate(verification, key):
+    """The rate a suspect's watermark accuracy is compared with."""
+    if verification["reference_rate"] is not None:
+        return verification["reference_rate"]
+    return key.false_rate["value"] if key.false_rate else 1.0 / key.num_classes
+
+
+def _row(run, config, seed, key, temperature, suspect, scored, extra):
+    verification = scored["verification"]
+    verdicts = verification["verdicts"]
+    rate = false_rate(verification, key)
+    return {
+        "run": os.path.basename(os.path.normpath(run)),
+        "method": config["experiment"]["method"],
+        "seed": seed,
+        "key_fingerprint": key.fingerprint,
+        "temperature": temperature,
+        "suspect": suspect,
+        "accuracy": scored["accuracy"],
+        "watermark_accuracy": scored["watermark_accuracy"],
+        "false_rate": rate,
+        "watermark_minus_false_rate": scored["watermark_accuracy"] - rate,
+        "p_values": {t: v["p_value"] for t, v in verdicts.items()},
+        "rejected": {t: v["claimed"] for t, v in verdicts.items()},
+        "decision_test": verification["decision_test"],
+        "claimed": verification["claimed"],
+        **extra,
+    }
+
+
+def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=None):
+    """Every thief on every victim of one recipe output folder, at each API temperature."""
+    results, config, data = load_run(run)
+    served_at = config["serving"]["temperature"]
+    queries_data = load_queries(config, data)
+    epochs = config["extraction"]["epochs"] or total_epochs(config)
+    victim_options = {"dropout": config["model"]["dropout"], **config["model"]["options"]}
+    rows = []
+
+    def add(row):
+        rows.append(row)
+        if on_row:
+            on_row(row)
+
+    for seed_result in results["seeds"]:
+        seed = seed_result["seed"]
+        folder = os.path.join(run, f"seed-{seed}")
+        key = WatermarkKey.load(
+            os.path.join(folder, seed_result["key_file"]),
+            expected_fingerprint=seed_result["key_fingerprint"],
+        )
+        queries = thief_queries(config, data, queries_data, seed=seed)
+        for temperature in temperatures:
+            config["serving"]["temperature"] = float(temperature)
+            api = victim_api(run, seed, data, served_at,
+                             None if temperature == served_at else temperature)
+            answers = api(queries)
+            scored = pipeline.evaluate_suspect(
+                "independent", os.path.join(folder, "independent_savedmodel"), data, key, config,
+                seed,
+            )
+            add(_row(run, config, seed, key, temperature, "independent", scored,
+                     {"thief": None, "soft_labels": None, "thief_seed": None}))
+            for thief_seed in thief_seeds:
+                for name in thieves:
+                    thief = attacks.get_thief(name)
+                    start = time.perf_counter()
+                    copy = attacks.steal(
+                        thief, api, queries, data.input_shape, data.num_classes,
+                        config["model"]["architecture"], victim_options, epochs=epochs,
+                        seed=seed + pipeline.STOLEN_SEED_OFFSET + thief_seed, answers=answers,
+                    )
+                    scored = pipeline.evaluate_suspect(
+                        f"copy by {name}", copy.model, data, key, config, seed
+                    )
+                    row = _row(run, config, seed, key, temperature, "copy", scored, {
+                        "thief": name, "soft_labels": thief.soft_labels,
+                        "thief_seed": thief_seed, "num_queries": copy.num_queries,
+                        "seconds": round(time.perf_counter() - start, 1),
+                    })
+                    add(row)
+                    log(
+                        f"{row['run']} seed {seed} T={temperature:g} {name}: task "
+                        f"{100 * row['accuracy']:.2f}%, watermark "
+                        f"{100 * row['watermark_accuracy']:.1f}% (false rate "
+                        f"{100 * row['false_rate']:.1f}%), claimed {row['claimed']} "
+                        f"({row['seconds']} s)"
+                    )
+    config["serving"]["temperature"] = served_at
+    return rows
+
+
+def _mean_std(values, scale=100):
+    values = scale * np.asarray(values, "float64")
+    std = values.std(ddof=1) if len(values) > 1 else 0.0
+    return f"{values.mean():.1f} ± {std:.1f}"
+
+
+def markdown(rows):
+    tests = sorted({t for r in rows for t in r["rejected"]})
+    lines = [
+        "| run | T | thief | copies | claimed (decision test) | "
+        + " | ".join(f"{t} H0 rejected" for t in tests)
+        + " | task acc. % | watermark acc. % | watermark − false rate, points |",
+        "|---|---|---|---|---|" + "---|" * len(tests) + "---|---|---|",
+    ]
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["run"], r["temperature"]), []).append(r)
+    for (run, temperature), mine in groups.items():
+        names = list(dict.fromkeys(r["thief"] or "independent model" for r in mine))
+        for name in names:
+            cells = [r for r in mine if (r["thief"] or "independent model") == name]
+            lines.append(
+                f"| {run} | {temperature:g} | {name} | {len(cells)} | "
+                f"{sum(r['claimed'] for r in cells)}/{len(cells)} | "
+                + " | ".join(f"{sum(r['rejected'][t] for r in cells)}/{len(cells)}" for t in tests)
+                + f" | {_mean_std([r['accuracy'] for r in cells])} | "
+                f"{_mean_std([r['watermark_accuracy'] for r in cells])} | "
+                f"{_mean_std([r['watermark_minus_false_rate'] for r in cells])} |"
+            )
+        soft = [r for r in mine if r["soft_labels"]]
+        hard = [r for r in mine if r["soft_labels"] is False]
+        for label, cells in (("all soft-label copies", soft), ("all top-1-label copies", hard)):
+            if cells:
+                lines.append(
+                    f"| {run} | {temperature:g} | **{label}** | {len(cells)} | "
+                    f"**{sum(r['claimed'] for r in cells)}/{len(cells)}** | "
+                    + " | ".join(f"{sum(r['rejected'][t] for r in cells)}/{len(cells)}"
+                                 for t in tests)
+                    + f" | {_mean_std([r['accuracy'] for r in cells])} | "
+                    f"{_mean_std([r['watermark_accuracy'] for r in cells])} | "
+                    f"{_mean_std([r['watermark_minus_false_rate'] for r in cells])} |"
+                )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="recipe output folders (results.json, seed-N/)")
+    parser.add_argument(
+        "--thieves", nargs="+", default=["all"],
+        help=f"thieves of kwm.attacks.THIEVES (default all: {', '.join(attacks.available_thieves())})",
+    )
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0],
+                        help="API temperatures; the owner verifies at each")
+    parser.add_argument("--thief-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--output", required=True, help="JSON file (a .md table beside it)")
+    args = parser.parse_args(argv)
+    thieves = attacks.available_thieves() if args.thieves == ["all"] else args.thieves
+    for name in thieves:
+        if name not in attacks.THIEVES:
+            parser.error(f"unknown thief; known: {attacks.available_thieves()}. Received: {name!r}")
+    if any(not t > 0 for t in args.temperatures):
+        parser.error(f"temperatures must be positive. Received: {args.temperatures}")
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    command = "python benchmarks/thief_panel.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    rows = []
+
+    def save(row):
+        rows.append(row)
+        with open(args.output, "w") as f:
+            json.dump({"command": command, "thieves": {n: attacks.get_thief(n).to_dict()
+                                                       for n in thieves}, "rows": rows}, f,
+                      separators=(",", ":"))
+
+    for run in args.runs:
+        panel_run(run, thieves, args.temperatures, args.thief_seeds, on_row=save)
+    table = markdown(rows)
+    with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
+        f.write(
+            "# Thief panel\n\nEvery thief of `kwm.attacks.THIEVES` steals each served victim "
+            "from the same answers; the owner verifies each copy with the victim's key at the "
+            "API's temperature. Claimed: kwm's decision rule; H0 rejected: each test's own "
+            f"verdict (evidence).\n\n`{command}`\n\n" + table + "\n\n| thief | what it changes |\n"
+            "|---|---|\n" + "\n".join(f"| {n} | {attacks.get_thief(n).description} |"
+                                     for n in thieves) + "\n"
+        )
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
