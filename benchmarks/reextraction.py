@@ -95,6 +95,17 @@ def load_run(run):
     return results, config, data
 
 
+def seed_key(run, seed_result):
+    """`(folder, key)` of one seed of a finished run, the key checked against its recorded
+    fingerprint."""
+    folder = os.path.join(run, f"seed-{seed_result['seed']}")
+    key = WatermarkKey.load(
+        os.path.join(folder, seed_result["key_file"]),
+        expected_fingerprint=seed_result["key_fingerprint"],
+    )
+    return folder, key
+
+
 def victim_api(run, seed, data, served_at, temperature=None):
     """The served victim of one seed (its SavedModel), answering at `temperature` if given:
     `softmax(log p / (T / T0))` of its answers p at the run's own temperature T0, which is
@@ -175,11 +186,7 @@ def attack_run(
     rows = []
     for seed_result in results["seeds"]:
         seed = seed_result["seed"]
-        folder = os.path.join(run, f"seed-{seed}")
-        key = WatermarkKey.load(
-            os.path.join(folder, seed_result["key_file"]),
-            expected_fingerprint=seed_result["key_fingerprint"],
-        )
+        folder, key = seed_key(run, seed_result)
         api = victim_api(run, seed, data, served_at, serving_temperature)
         if serving_temperature is not None:  # the control: the run's independent model, verified at T
             row = _independent_row(run, folder, seed_result, key, data, config)

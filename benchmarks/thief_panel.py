@@ -29,8 +29,7 @@ from kwm import attacks
 from kwm.recipes import pipeline
 from kwm.recipes.data import load_queries, thief_queries
 from kwm.recipes.models import total_epochs
-from kwm.watermarks import WatermarkKey
-from reextraction import load_run, victim_api
+from reextraction import load_run, seed_key, victim_api
 
 
 def false_rate(verification, key):
@@ -79,11 +78,7 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
 
     for seed_result in results["seeds"]:
         seed = seed_result["seed"]
-        folder = os.path.join(run, f"seed-{seed}")
-        key = WatermarkKey.load(
-            os.path.join(folder, seed_result["key_file"]),
-            expected_fingerprint=seed_result["key_fingerprint"],
-        )
+        folder, key = seed_key(run, seed_result)
         queries = thief_queries(config, data, queries_data, seed=seed)
         for temperature in temperatures:
             config["serving"]["temperature"] = float(temperature)
