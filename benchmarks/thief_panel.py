@@ -81,15 +81,16 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
         folder, key = seed_key(run, seed_result)
         queries = thief_queries(config, data, queries_data, seed=seed)
         for temperature in temperatures:
-            config["serving"]["temperature"] = float(temperature)
+            # The owner verifies at the API's temperature (`evaluate_suspect` reads it here).
+            config_at = {**config, "serving": {**config["serving"], "temperature": float(temperature)}}
             api = victim_api(run, seed, data, served_at,
                              None if temperature == served_at else temperature)
             answers = api(queries)
             scored = pipeline.evaluate_suspect(
-                "independent", os.path.join(folder, "independent_savedmodel"), data, key, config,
-                seed,
+                "independent", os.path.join(folder, "independent_savedmodel"), data, key,
+                config_at, seed,
             )
-            add(_row(run, config, seed, key, temperature, "independent", scored,
+            add(_row(run, config_at, seed, key, temperature, "independent", scored,
                      {"thief": None, "soft_labels": None, "thief_seed": None}))
             for thief_seed in thief_seeds:
                 for name in thieves:
@@ -101,9 +102,9 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
                         seed=seed + pipeline.STOLEN_SEED_OFFSET + thief_seed, answers=answers,
                     )
                     scored = pipeline.evaluate_suspect(
-                        f"copy by {name}", copy.model, data, key, config, seed
+                        f"copy by {name}", copy.model, data, key, config_at, seed
                     )
-                    row = _row(run, config, seed, key, temperature, "copy", scored, {
+                    row = _row(run, config_at, seed, key, temperature, "copy", scored, {
                         "thief": name, "soft_labels": thief.soft_labels,
                         "thief_seed": thief_seed, "num_queries": copy.num_queries,
                         "seconds": round(time.perf_counter() - start, 1),
@@ -116,7 +117,6 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
                         f"{100 * row['false_rate']:.1f}%), claimed {row['claimed']} "
                         f"({row['seconds']} s)"
                     )
-    config["serving"]["temperature"] = served_at
     return rows
 
 
@@ -124,6 +124,18 @@ def _mean_std(values, scale=100):
     values = scale * np.asarray(values, "float64")
     std = values.std(ddof=1) if len(values) > 1 else 0.0
     return f"{values.mean():.1f} ± {std:.1f}"
+
+
+def _table_row(run, temperature, label, cells, tests, bold=False):
+    mark = "**" if bold else ""
+    return (
+        f"| {run} | {temperature:g} | {mark}{label}{mark} | {len(cells)} | "
+        f"{mark}{sum(r['claimed'] for r in cells)}/{len(cells)}{mark} | "
+        + " | ".join(f"{sum(r['rejected'][t] for r in cells)}/{len(cells)}" for t in tests)
+        + f" | {_mean_std([r['accuracy'] for r in cells])} | "
+        f"{_mean_std([r['watermark_accuracy'] for r in cells])} | "
+        f"{_mean_std([r['watermark_minus_false_rate'] for r in cells])} |"
+    )
 
 
 def markdown(rows):
@@ -141,27 +153,12 @@ def markdown(rows):
         names = list(dict.fromkeys(r["thief"] or "independent model" for r in mine))
         for name in names:
             cells = [r for r in mine if (r["thief"] or "independent model") == name]
-            lines.append(
-                f"| {run} | {temperature:g} | {name} | {len(cells)} | "
-                f"{sum(r['claimed'] for r in cells)}/{len(cells)} | "
-                + " | ".join(f"{sum(r['rejected'][t] for r in cells)}/{len(cells)}" for t in tests)
-                + f" | {_mean_std([r['accuracy'] for r in cells])} | "
-                f"{_mean_std([r['watermark_accuracy'] for r in cells])} | "
-                f"{_mean_std([r['watermark_minus_false_rate'] for r in cells])} |"
-            )
+            lines.append(_table_row(run, temperature, name, cells, tests))
         soft = [r for r in mine if r["soft_labels"]]
         hard = [r for r in mine if r["soft_labels"] is False]
         for label, cells in (("all soft-label copies", soft), ("all top-1-label copies", hard)):
             if cells:
-                lines.append(
-                    f"| {run} | {temperature:g} | **{label}** | {len(cells)} | "
-                    f"**{sum(r['claimed'] for r in cells)}/{len(cells)}** | "
-                    + " | ".join(f"{sum(r['rejected'][t] for r in cells)}/{len(cells)}"
-                                 for t in tests)
-                    + f" | {_mean_std([r['accuracy'] for r in cells])} | "
-                    f"{_mean_std([r['watermark_accuracy'] for r in cells])} | "
-                    f"{_mean_std([r['watermark_minus_false_rate'] for r in cells])} |"
-                )
+                lines.append(_table_row(run, temperature, label, cells, tests, bold=True))
     return "\n".join(lines)
 
 

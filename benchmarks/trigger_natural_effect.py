@@ -102,15 +102,20 @@ def main(argv=None):
     rows_, cols_ = key.trigger.size
     positions = [(r, c) for r in range(0, height - rows_ + 1, args.stride)
                  for c in range(0, width - cols_ + 1, args.stride)]
+    # One pass over the models: the grid, then the key's own position as the last row.
+    key_position = tuple(key.trigger.position)
+    measured = positions + [key_position]
     if args.effects:
         saved = np.load(args.effects)
-        if saved["positions"].tolist() != [list(p) for p in positions]:
+        if saved["positions"].tolist() != [list(p) for p in measured]:
             parser.error(f"--effects holds other positions. Received: {args.effects}")
-        effects = saved["effects"]
+        all_effects = saved["effects"]
     else:
-        effects = natural_effects(models, key, positions)
-        np.savez_compressed(args.output + "_effects.npz", effects=effects,
-                            positions=np.array(positions))
+        all_effects = natural_effects(models, key, measured)
+        np.savez_compressed(args.output + "_effects.npz", effects=all_effects,
+                            positions=np.array(measured))
+    effects, key_row = all_effects[:-1], all_effects[-1]
+    print(f"measured {len(positions)} positions x {len(models)} models", flush=True)
     architectures = [m["architecture"] for m in manifest["models"]]
     per_position = [{
         "position": list(p),
@@ -123,9 +128,6 @@ def main(argv=None):
             for a in sorted(set(architectures))
         },
     } for p, e in zip(positions, effects)]
-    key_position = tuple(key.trigger.position)
-    key_row = natural_effects(models, key, [key_position])[0]
-    print(f"measured {len(positions)} positions x {len(models)} models", flush=True)
     simulation = [row for bound in args.max_effect
                   for row in simulate_checks(effects, args.panel_sizes, bound, draws=args.draws)]
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

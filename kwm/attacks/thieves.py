@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from kwm import architectures, training
 from kwm.attacks.extraction import ExtractionResult, label_transform
+from kwm.export.serving import outputs_logits
 from kwm.prediction_api import as_prediction_api
 from kwm.registry import Registry
 
@@ -200,8 +201,6 @@ def steal(
         name, options = victim_architecture, {**(victim_options or {}), **thief.options}
     keras.utils.set_random_seed(seed)
     student = architectures.build(name, input_shape, num_classes, **options)
-    from kwm.export.serving import outputs_logits
-
     loss = _loss(thief, outputs_logits(student))
     optimizer = _optimizer(thief)
     epochs = thief.epochs or epochs
