@@ -5,7 +5,7 @@ import inspect
 from kwm.architectures.cnn8 import cnn8
 from kwm.architectures.ewe_cnn import EWE_CNN_ENTANGLED_LAYERS, ewe_cnn
 from kwm.architectures.layers import feature_model, find_layer, layer_paths
-from kwm.architectures.reference_panel import bn_cnn, lenet, mlp
+from kwm.architectures.reference_panel import bn_cnn, elu_cnn, lenet, mlp
 from kwm.architectures.resnet import resnet, resnet8, resnet18, resnet20
 from kwm.architectures.spec import (
     ARCHITECTURES,
@@ -56,6 +56,10 @@ for _spec in (
     ArchitectureSpec(
         "bn_cnn", bn_cnn, ("relu1", "relu2", "pool"), None, None, "pool",
         "reference panel: batch-norm CNN with global average pooling",
+    ),
+    ArchitectureSpec(
+        "elu_cnn", elu_cnn, ("conv2", "conv4", "dense1"), "dense1", None, "dense1",
+        "reference panel: deeper ELU CNN with global average pooling",
     ),
     ArchitectureSpec(
         "bert", bert_text_classifier, ("bert_backbone/pooled_dense",),

@@ -7,8 +7,9 @@ a trigger that leaves the victim's architecture unmoved can push a model of
 another family towards the target (on Fashion-MNIST a LeNet-style CNN with
 tanh and average pooling moved by 20 points where three EWE CNNs moved by
 at most 5). These builders give the owner's reference panel other
-inductive biases: a multilayer perceptron, a LeNet-style CNN and a
-batch-normalised CNN with global average pooling.
+inductive biases: a multilayer perceptron, a LeNet-style CNN, a
+batch-normalised CNN with global average pooling and a deeper ELU CNN with
+global average pooling (the family whose decisions a small patch sways most).
 """
 
 import keras
@@ -115,5 +116,43 @@ def bn_cnn(input_shape=(28, 28, 1), num_classes=10, filters=(32, 64, 128), dropo
         if i < len(filters):
             x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    return keras.Model(inputs, _classifier_head(x, num_classes), name=name)
+
+
+def elu_cnn(input_shape=(28, 28, 1), num_classes=10, filters=(16, 32, 32, 64), units=64,
+            dropout=0.0, name="elu_cnn"):
+    """Builds a deeper CNN of ELU units with global average pooling and no normalisation.
+
+    3x3 convolutions (`"same"` padding) with 2x2 max pooling after the first
+    and the third, global average pooling, a dense ELU layer, the classifier.
+    Among small image classifiers this family's decisions move most under a
+    small patch: averaging over the whole map lets a few bright pixels at
+    the right place shift every class score.
+
+    Args:
+        input_shape: tuple. `(height, width, channels)`.
+        num_classes: int. Number of classes.
+        filters: tuple of int. Kernels of each convolution.
+        units: int. Width of the dense ELU layer.
+        dropout: float. Rate of the dropout before the classifier.
+        name: str. Model name.
+
+    Returns:
+        A `keras.Model` mapping images to class probabilities.
+
+    Examples:
+
+    >>> elu_cnn().get_layer("pool").output.shape
+    (None, 64)
+    """
+    inputs = image_input(input_shape, dropout)
+    x = inputs
+    for i, width in enumerate(filters, start=1):
+        x = layers.Conv2D(width, 3, padding="same", activation="elu", name=f"conv{i}")(x)
+        if i in (1, 3) and i < len(filters):
+            x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dense(units, activation="elu", name="dense1")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     return keras.Model(inputs, _classifier_head(x, num_classes), name=name)

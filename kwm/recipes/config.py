@@ -128,9 +128,12 @@ DEFAULTS = {
         # watermark rate of out-of-distribution keys (`calibrate_false_rate`) and the trigger
         # effect of in-distribution ones (`calibrate_trigger_effect`). They cycle through
         # `reference_architectures` ("": the victim's), since an independent party may train
-        # any architecture and a trigger can move one family and not another.
+        # any architecture and a trigger can move one family and not another, then through
+        # `reference_trainings` (`kwm.recipes.reference_models.REFERENCE_TRAININGS`: "plain",
+        # "sgd_label_smoothing", "distilled"), since how a model is trained matters as much.
         "reference_models": 4,
         "reference_architectures": ["", "mlp", "lenet", "bn_cnn"],
+        "reference_trainings": ["plain"],
         # Out-of-distribution keys: the largest rate one of them may show for the key to be used.
         "max_false_rate": 0.1,
         # In-distribution keys: refuse a trigger that moves any reference model towards the

@@ -1,12 +1,19 @@
 """The owner's reference models: which, trained how, cached across runs, and what they check.
 
 Reference models are trained on the task *without* the watermark, by the
-owner, of several architectures. They measure an out-of-distribution key's
-false watermark rate (`calibrated_key`) and an in-distribution key's trigger
-effect (`trigger_screen`), so that no test counts as evidence what a model
-without the watermark does anyway.
+owner, of several architectures and training recipes. They measure an
+out-of-distribution key's false watermark rate (`calibrated_key`) and an
+in-distribution key's trigger effect (`trigger_screen`), so that no test
+counts as evidence what a model without the watermark does anyway.
+
+How a patch sways a model depends on how the model was trained as well as
+on its architecture: the same deeper ELU CNN moved by nothing when trained
+plainly and by tens of points when distilled from another model or trained
+with SGD and label smoothing. `REFERENCE_TRAININGS` names the recipes a
+panel may use (`verification.reference_trainings`).
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -16,9 +23,11 @@ import time
 import keras
 import numpy as np
 
-from kwm import architectures
+from kwm import architectures, training
 from kwm.datasets.resolver import sha256_of
-from kwm.recipes.models import total_epochs, train_plain
+from kwm.export.serving import outputs_logits
+from kwm.recipes.models import build_model, total_epochs, train_plain
+from kwm.registry import Registry
 from kwm.verification import calibrate_false_rate, measure_trigger_effect
 from kwm.version import __version__
 
@@ -28,7 +37,7 @@ REFERENCE_SEED = 3000
 
 CACHE_SUBDIR = "reference_models"
 # What a cached reference model is trained by: a change here retrains it.
-_CODE_FILES = ("training.py", "architectures")
+_CODE_FILES = ("training.py", "architectures", os.path.join("recipes", "reference_models.py"))
 
 
 def _code_digest():
@@ -243,19 +252,73 @@ class ReferenceModels:
         return os.path.join(cache_dir(), CACHE_SUBDIR)
 
 
-def reference_model_configs(config):
-    """The `[model]` table of each of the owner's reference models, in order.
+REFERENCE_TRAININGS = Registry("reference training")
 
-    `verification.reference_models` models cycle through
-    `verification.reference_architectures`. An entry is an architecture name
-    ("" is the victim's own architecture, with the recipe's options; others
-    are built with their defaults) or a table `{ architecture, dropout,
-    options, learning_rate }` for a model that needs its own settings, e.g.
-    a BERT trained from scratch beside a fine-tuned one. A table's
-    `learning_rate` replaces the recipe's for that model.
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceTraining:
+    """How one kind of reference model is trained, beside its architecture.
+
+    Args:
+        name: str. The name `verification.reference_trainings` uses.
+        description: str. One line for reports.
+        optimizer: str. `"recipe"` (the recipe's own training:
+            `kwm.training.train_classifier`, Adam at the recipe's learning
+            rate, on the labels) or `"sgd_momentum"` (SGD, momentum 0.9, at
+            `learning_rate`).
+        learning_rate: float or None. None: the recipe's.
+        label_smoothing: float. Label smoothing of the cross-entropy.
+        distilled: bool. Trains on the probabilities of a teacher (the
+            panel's model of the previous family in
+            `reference_architectures`, trained by the panel's first
+            recipe) instead of the labels.
+
+    Examples:
+
+    >>> REFERENCE_TRAININGS.get("distilled").distilled
+    True
     """
+
+    name: str
+    description: str
+    optimizer: str = "recipe"
+    learning_rate: object = None
+    label_smoothing: float = 0.0
+    distilled: bool = False
+
+    @property
+    def plain(self):
+        """Trained exactly as the recipe trains a model without the watermark."""
+        return self.optimizer == "recipe" and not self.label_smoothing and not self.distilled
+
+    def settings(self):
+        """What the training adds to a reference model's identity (nothing when plain)."""
+        if self.plain:
+            return {}
+        return {
+            "recipe": self.name, "optimizer": self.optimizer,
+            "label_smoothing": self.label_smoothing, "distilled": self.distilled,
+            **({"learning_rate": self.learning_rate} if self.learning_rate else {}),
+        }
+
+
+for _training in (
+    ReferenceTraining("plain", "the recipe's training: Adam on the labels"),
+    ReferenceTraining(
+        "sgd_label_smoothing", "SGD with momentum 0.9 at 0.01, label smoothing 0.1",
+        optimizer="sgd_momentum", learning_rate=0.01, label_smoothing=0.1,
+    ),
+    ReferenceTraining(
+        "distilled", "Adam on the probabilities of the panel's model of the previous family",
+        distilled=True,
+    ),
+):
+    REFERENCE_TRAININGS.register(_training.name, _training)
+
+
+def _families(config):
+    """The entries of `verification.reference_architectures` as `[model]` tables."""
     panel = config["verification"]["reference_architectures"]
-    count = config["verification"]["reference_models"]
     if not panel:
         raise ValueError(
             "`verification.reference_architectures` needs at least one entry (\"\": the "
@@ -287,42 +350,167 @@ def reference_model_configs(config):
             f"Unknown reference architecture. Known: {architectures.available_architectures()}. "
             f"Received: reference_architectures={panel}"
         )
-    return [entries[i % len(entries)] for i in range(count)]
+    return entries
+
+
+def _trainings(config):
+    names = config["verification"].get("reference_trainings", ["plain"])
+    if not names:
+        raise ValueError(
+            "`verification.reference_trainings` needs at least one entry. "
+            f"Received: reference_trainings={names}"
+        )
+    trainings = [REFERENCE_TRAININGS.get(name) for name in names]
+    if trainings[0].distilled:
+        raise ValueError(
+            "The first reference training trains the teachers of distilled models, so it "
+            f"cannot be distilled itself. Received: reference_trainings={names}"
+        )
+    return trainings
+
+
+def reference_model_configs(config):
+    """The `[model]` table of each of the owner's reference models, in order.
+
+    `verification.reference_models` models cycle through
+    `verification.reference_architectures`. An entry is an architecture name
+    ("" is the victim's own architecture, with the recipe's options; others
+    are built with their defaults) or a table `{ architecture, dropout,
+    options, learning_rate }` for a model that needs its own settings, e.g.
+    a BERT trained from scratch beside a fine-tuned one. A table's
+    `learning_rate` replaces the recipe's for that model.
+    """
+    return [model for model, _ in reference_panel(config)]
+
+
+def reference_panel(config):
+    """`(model table, ReferenceTraining)` of each of the owner's reference models, in order.
+
+    Model `i` is of family `i % F` of the `F` entries of
+    `verification.reference_architectures` and trained by recipe
+    `(i // F) % R` of the `R` names of `verification.reference_trainings`
+    (`REFERENCE_TRAININGS`; default `["plain"]`): with `F * R` models every
+    family is trained every way.
+
+    Examples:
+
+    >>> from kwm.recipes import load_recipe
+    >>> config = load_recipe("mnist_ewe")
+    >>> [(m["architecture"], t.name) for m, t in reference_panel(config)][4:6]
+    [('elu_cnn', 'plain'), ('ewe_cnn', 'sgd_label_smoothing')]
+    """
+    families, trainings = _families(config), _trainings(config)
+    count = config["verification"]["reference_models"]
+    return [
+        (families[i % len(families)], trainings[(i // len(families)) % len(trainings)])
+        for i in range(count)
+    ]
+
+
+def _train_reference(config, data, seed, model_config, reference_training, learning_rate,
+                     teacher, verbose):
+    """A reference model of `model_config` trained the way `reference_training` says."""
+    if reference_training.plain:
+        return train_plain(config, data, seed, verbose, model_config, learning_rate=learning_rate)
+    model = build_model({"model": model_config}, data, seed)
+    num_classes = data.num_classes
+    if reference_training.distilled:
+        targets = np.asarray(teacher.predict(data.train.x, verbose=0), dtype="float32")
+        if outputs_logits(teacher):
+            targets = np.asarray(keras.ops.softmax(targets), dtype="float32")
+    else:
+        targets = np.eye(num_classes, dtype="float32")[np.asarray(data.train.y)]
+    logits = outputs_logits(model)
+    learning_rate = reference_training.learning_rate or learning_rate
+    optimizer = (
+        keras.optimizers.SGD(learning_rate, momentum=0.9)
+        if reference_training.optimizer == "sgd_momentum"
+        else training.adam(learning_rate)
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=logits, label_smoothing=reference_training.label_smoothing
+        ),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    model.fit(
+        data.train.x, targets, epochs=total_epochs(config),
+        batch_size=config["training"]["batch_size"], shuffle=True, verbose=verbose,
+    )
+    return model
+
+
+def reference_accuracy(model, data, max_examples=None):
+    """Accuracy of `model` on the first `max_examples` test examples of `data` (default 2000
+    images, 200 texts)."""
+    if max_examples is None:
+        max_examples = 200 if data.modality == "text" else 2000
+    x, y = data.test.x[:max_examples], np.asarray(data.test.y[:max_examples])
+    return float(np.mean(np.asarray(model.predict(x, verbose=0)).argmax(axis=-1) == y))
 
 
 def train_reference_models(config, data, cache, verbose, log):
     """The owner's models trained on the task without the watermark, and their descriptions."""
-    model_configs = reference_model_configs(config)
+    panel = reference_panel(config)
+    other = sorted({t.name for _, t in panel if not t.plain})
+    if other and data.modality != "image":
+        raise ValueError(
+            "Reference trainings other than the recipe's own are for image tasks. "
+            f"Received: reference_trainings={other} on {data.name} ({data.modality})"
+        )
+    families = _families(config)
+    first_training = _trainings(config)[0]
     epochs = total_epochs(config)
-    models, names = [], []
-    for i, model_config in enumerate(model_configs):
+
+    def get(i, model_config, reference_training):
         seed = REFERENCE_SEED + i
         model_config = dict(model_config)
-        training = {
+        learning_rate = model_config.pop("learning_rate", None) or config["training"]["learning_rate"]
+        teacher = None
+        settings = {
             "epochs": epochs,
             "batch_size": config["training"]["batch_size"],
-            "learning_rate": model_config.pop("learning_rate", None)
-            or config["training"]["learning_rate"],
+            "learning_rate": learning_rate,
+            **reference_training.settings(),
         }
+        if reference_training.distilled:
+            # The teacher: the model of the previous family, trained by the first recipe.
+            index = (i % len(families) - 1) % len(families)
+            teacher, teacher_record = get(index, families[index], first_training)
+            settings["teacher"] = teacher_record["fingerprint"]
         identity = reference_identity(
-            model_config, training, data, seed, data_digest=cache.data_digest(data)
+            model_config, settings, data, seed, data_digest=cache.data_digest(data)
         )
-        architecture = model_config["architecture"]
 
-        def train(i=i, seed=seed, model_config=model_config, training=training):
+        def train():
             log(
-                f"training reference model {i + 1}/{len(model_configs)} "
-                f"({model_config['architecture']}, seed {seed}, no watermark)"
+                f"training reference model {i + 1}/{len(panel)} "
+                f"({model_config['architecture']}, {reference_training.name}, seed {seed}, "
+                "no watermark)"
             )
-            return train_plain(
-                config, data, seed, verbose, model_config,
-                learning_rate=training["learning_rate"],
+            return _train_reference(
+                config, data, seed, model_config, reference_training, learning_rate, teacher,
+                verbose,
             )
 
-        model, record = cache.get(identity, train, log)
+        return cache.get(identity, train, log)
+
+    models, names = [], []
+    for i, (model_config, reference_training) in enumerate(panel):
+        model, record = get(i, model_config, reference_training)
+        if "test_accuracy" not in record:
+            # A reference model that has not learned the task checks nothing: say how well it does.
+            record["test_accuracy"] = reference_accuracy(model, data)
+            log(
+                f"reference model {i + 1}/{len(panel)} ({model_config['architecture']}, "
+                f"{reference_training.name}): test accuracy {100 * record['test_accuracy']:.2f}%"
+            )
         models.append(model)
         names.append(
-            f"{architecture} seed {seed}, {epochs} epochs on the task without the watermark"
+            f"{model_config['architecture']} seed {REFERENCE_SEED + i}, {epochs} epochs on the "
+            "task without the watermark"
+            + ("" if reference_training.plain else f", {reference_training.name}")
             + (
                 f" (loaded from {record['file']}, sha256 {record['file_sha256'][:16]})"
                 if record["source"] == "cache"

@@ -7,12 +7,15 @@ import keras
 import numpy as np
 import pytest
 
+from kwm import datasets
 from kwm.datasets import DataProvenance, Split, TaskDataset
-from kwm.recipes import mnist
+from kwm.recipes import load_recipe, mnist
 from kwm.recipes.reference_models import (
     ReferenceModels,
     identity_fingerprint,
     reference_identity,
+    reference_panel,
+    train_reference_models,
 )
 
 
@@ -145,3 +148,82 @@ def test_recipes_cache_reference_models_by_default(
     assert (tmp_path / "b" / "report.md").read_text().count("loaded from") >= 3
     assert mnist.main(common + [str(tmp_path / "c"), "--no-reference-cache"]) == 0
     assert capsys.readouterr().out.count("training reference model") == 3
+
+
+def test_the_ewe_panel_trains_every_family_every_way():
+    panel = reference_panel(load_recipe("mnist_ewe"))
+    families = ["ewe_cnn", "mlp", "lenet", "bn_cnn", "elu_cnn"]
+    assert [(m["architecture"], t.name) for m, t in panel] == [
+        (family, training)
+        for training in ("plain", "sgd_label_smoothing", "distilled")
+        for family in families
+    ]
+    # Recipes that do not ask for other trainings keep the recipe's own.
+    assert {t.name for _, t in reference_panel(load_recipe("mnist_baseline"))} == {"plain"}
+
+
+@pytest.mark.parametrize(
+    "trainings, message",
+    [
+        (["plain", "adamw"], r"Unknown reference training.*Received: name='adamw'"),
+        (["distilled", "plain"], r"cannot be distilled itself.*Received: reference_trainings="),
+        ([], r"at least one entry.*Received: reference_trainings=\[\]"),
+    ],
+)
+def test_a_panel_refuses_bad_trainings(trainings, message):
+    config = load_recipe("mnist_ewe")
+    config["verification"]["reference_trainings"] = trainings
+    with pytest.raises(ValueError, match=message):
+        reference_panel(config)
+
+
+def test_reference_models_are_trained_as_their_training_says(tmp_path):
+    config = load_recipe("mnist_baseline", quick=True, overrides={
+        "training": {"epochs": 2, "watermark_epochs": 0},
+        "verification": {
+            "reference_models": 6,
+            "reference_architectures": ["mlp", "lenet"],
+            "reference_trainings": ["plain", "sgd_label_smoothing", "distilled"],
+        },
+    })
+    data = datasets.subsample(datasets.load("mnist", sources=("embedded",)), 600, 300)
+    lines = []
+    models, names = train_reference_models(config, data, ReferenceModels(tmp_path), 0, lines.append)
+    assert [n.split()[0] for n in names] == ["mlp", "lenet"] * 3
+    assert [n.endswith("watermark") for n in names] == [True, True, False, False, False, False]
+    assert "sgd_label_smoothing" in names[2] and "distilled" in names[5]
+    assert sum("training reference model" in line for line in lines) == 6  # teachers: in the panel
+    sgd = models[3]
+    assert isinstance(sgd.optimizer, keras.optimizers.SGD) and sgd.optimizer.momentum == 0.9
+    assert sgd.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+    # Every model learned the task, and says how well.
+    accuracies = [float(line.split()[-1][:-1]) for line in lines if "test accuracy" in line]
+    assert len(accuracies) == 6 and min(accuracies) > 30
+    # A distilled model names its teacher, the model of the previous family trained plainly.
+    metas = sorted(
+        (json.loads(open(os.path.join(tmp_path, f)).read()) for f in os.listdir(tmp_path)
+         if f.endswith(".json")),
+        key=lambda meta: meta["identity"]["seed"],
+    )
+    fingerprints = [identity_fingerprint(meta["identity"]) for meta in metas]
+    assert [m["identity"]["training"].get("teacher") for m in metas] == [
+        None, None, None, None, fingerprints[1], fingerprints[0]
+    ]
+    teacher, student = models[0].predict(data.test.x, verbose=0), models[5].predict(
+        data.test.x, verbose=0)
+    assert np.mean(teacher.argmax(1) == student.argmax(1)) > 0.5
+    # A later run loads all six.
+    lines = []
+    train_reference_models(config, data, ReferenceModels(tmp_path), 0, lines.append)
+    assert not any("training reference model" in line for line in lines)
+
+
+def test_other_trainings_are_refused_on_text_before_training():
+    config = load_recipe("imdb_feature_sharing", quick=True)
+    config["verification"]["reference_trainings"] = ["plain", "distilled"]
+    split = Split(np.array(["a fine film", "a dull film"], dtype=object), np.array([1, 0]))
+    data = TaskDataset("toy_text", split, split, ("neg", "pos"), "text",
+                       DataProvenance("toy_text", "memory", "", {}))
+    with pytest.raises(ValueError, match=r"for image tasks. Received: reference_trainings="
+                                         r"\['distilled'\] on toy_text \(text\)"):
+        train_reference_models(config, data, ReferenceModels(), 0, print)

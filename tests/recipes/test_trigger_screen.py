@@ -144,7 +144,7 @@ def test_a_fixed_trigger_moves_to_the_next_corner_when_refused():
 
 
 def test_reference_models_span_several_architectures():
-    config = load_recipe("mnist_ewe")
+    config = load_recipe("mnist_baseline")
     configs = reference_model_configs(config)
     assert [c["architecture"] for c in configs] == ["ewe_cnn", "mlp", "lenet", "bn_cnn"]
     assert configs[0] is config["model"]  # the victim's architecture keeps its options
