@@ -3,9 +3,11 @@
     python benchmarks/compare_runs.py OLD/results.json NEW/results.json [--output FILE.md]
 
 For each seed: the class pair and the trigger positions refused, the largest trigger
-effect on the reference models (and on how many), the T-test margin, and for the stolen and
-independent models the watermark accuracy and each test's p-value and verdict (the decision test
-marked); then the stolen copies' watermark accuracy as mean ± std and the claims per test.
+effect on the reference models (and on how many), the T-test margin, the victim's task accuracy
+and the share of its untriggered source inputs it sends to the target, and for the stolen and
+independent models the watermark accuracy (beside that untriggered share) and each test's p-value
+and verdict (the decision test marked); then the victims' task accuracy and the stolen copies'
+watermark accuracy as mean ± std and the claims per test.
 An earlier run can be read from git: `git show COMMIT:benchmarks/results/RUN/results.json > old.json`.
 """
 
@@ -21,6 +23,11 @@ def _position(seed):
     return check, len(models)
 
 
+def _untriggered(model):
+    rate = model["verification"].get("reference_rate")
+    return "—" if rate is None else f"{100 * rate:.1f}"
+
+
 def _rows(label, results):
     decision = results["config"]["verification"]["decision_test"]
     tests = results["config"]["verification"]["tests"]
@@ -34,6 +41,7 @@ def _rows(label, results):
         verdicts = stolen["verification"]["verdicts"]
         margin = verdicts["t_test"]["details"]["margin"] if "t_test" in verdicts else None
         independent = seed["models"]["independent"]["verification"]["verdicts"]
+        victim = seed["models"]["victim"]
         cells = [
             label,
             str(seed["seed"]),
@@ -41,7 +49,8 @@ def _rows(label, results):
             refused,
             f"+{100 * check['value']:.1f} ({count})" if check else "not checked",
             "" if margin is None else f"{margin:.3g}",
-            f"{100 * stolen['watermark_accuracy']:.1f}",
+            f"{100 * victim['accuracy']:.2f} / {_untriggered(victim)}",
+            f"{100 * stolen['watermark_accuracy']:.1f} / {_untriggered(stolen)}",
         ]
         for test in tests:
             mark = "**" if test == decision else ""
@@ -56,9 +65,17 @@ def _rows(label, results):
         t: sum(s["models"]["stolen"]["verification"]["verdicts"][t]["claimed"] for s in results["seeds"])
         for t in tests
     }
+    victims = [s["models"]["victim"]["accuracy"] for s in results["seeds"]]
+    rates = [s["models"]["stolen"]["verification"].get("reference_rate") for s in results["seeds"]]
+    gain = (
+        f" (minus their untriggered share: {100 * np.mean(np.subtract(stolen, rates)):.1f} ± "
+        f"{100 * np.std(np.subtract(stolen, rates), ddof=1):.1f} points)"
+        if None not in rates else ""
+    )
     summary = (
-        f"{label}: copies keep {100 * np.mean(stolen):.1f} ± {100 * np.std(stolen, ddof=1):.1f}% "
-        f"({len(stolen)} seeds); H0 rejected on the copies: "
+        f"{label}: victims {100 * np.mean(victims):.2f} ± {100 * np.std(victims, ddof=1):.2f}% "
+        f"task accuracy; copies keep {100 * np.mean(stolen):.1f} ± {100 * np.std(stolen, ddof=1):.1f}% "
+        f"({len(stolen)} seeds){gain}; H0 rejected on the copies: "
         + ", ".join(f"{t} {n}/{len(stolen)}" + (" (decision)" if t == decision else "")
                     for t, n in claims.items())
     )
@@ -80,7 +97,8 @@ def main(argv=None):
         summaries.append(summary)
     header = (
         "| run | seed | pair | positions refused (effect, points) | largest effect (models) | "
-        "T-test margin | stolen watermark % | "
+        "T-test margin | victim: task accuracy % / untriggered source to target % | "
+        "stolen: watermark % / untriggered % | "
         + " | ".join(f"stolen: {t}" for t in tests)
         + " | independent: H0 rejected by |"
     )

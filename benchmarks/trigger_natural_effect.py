@@ -16,6 +16,12 @@ accepted positions, how many of the models *outside* the panel the patch alone m
 than the T-test's margin (0.1 plus the panel's largest effect): the models such a key could
 accuse. Writes `.json` (per-position summaries, the simulation) and `.md`, and a heat map `.png`
 of the population's largest effect per position.
+
+With `--panel-recipe NAME` it also measures the owner's actual reference panel of that recipe
+(`kwm.recipes.reference_models.train_reference_models`, loaded from the reference cache or
+trained there) at every position: which positions the recipe's check accepts at each bound, and
+how far the population moves at those positions. The population is trained by code outside the
+recipes, so this is the check's error on models it never saw.
 """
 
 import argparse
@@ -77,6 +83,42 @@ def simulate_checks(effects, panel_sizes, max_effect=0.05, margin=0.1, draws=200
     return rows
 
 
+def owner_panel(recipe, data_sources, log=print):
+    """The reference models of `recipe` (from the cache, else trained) and their names."""
+    from kwm.recipes import load_recipe
+    from kwm.recipes.data import load_data
+    from kwm.recipes.reference_models import ReferenceModels, train_reference_models
+
+    config = load_recipe(recipe)
+    if data_sources:
+        config["data"]["sources"] = list(data_sources)
+    data, _ = load_data(config)
+    store = ReferenceModels(ReferenceModels.default_directory())
+    models, names = train_reference_models(config, data, store, 0, log)
+    return models, names, config, store.records
+
+
+def panel_check(panel_effects, effects, bounds, margin=0.1):
+    """Per bound: the positions the panel accepts and what the population does there."""
+    rows = []
+    largest_panel = panel_effects.max(axis=1)
+    for bound in bounds:
+        accepted = largest_panel <= bound
+        over_margin = effects > margin + np.maximum(largest_panel, 0.0)[:, None]
+        rows.append({
+            "max_effect": bound,
+            "positions_accepted": int(accepted.sum()),
+            "positions": int(len(accepted)),
+            "accepted_with_any_model_over_margin": int(over_margin[accepted].any(axis=1).sum()),
+            "accepted_with_any_model_over_30_points": int((effects[accepted] > 0.3).any(axis=1).sum()),
+            "largest_effect_at_accepted": (
+                round(float(effects[accepted].max()), 4) if accepted.any() else None
+            ),
+            "models_over_margin_at_accepted": int(over_margin[accepted].sum()),
+        })
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--population", required=True)
@@ -88,6 +130,10 @@ def main(argv=None):
     parser.add_argument("--draws", type=int, default=2000)
     parser.add_argument("--effects", help="an .npz this script wrote (`--output` prefix + "
                         "`_effects.npz`): reuse its measurements instead of predicting again")
+    parser.add_argument("--panel-recipe", help="also measure this recipe's own reference panel "
+                        "(e.g. mnist_ewe) and which positions its check accepts")
+    parser.add_argument("--data-source", nargs="+", default=None,
+                        help="data sources of --panel-recipe's task data (e.g. local)")
     parser.add_argument("--output", required=True, help="path prefix of .json, .md, .png and "
                         "_effects.npz (the full matrix, positions x models)")
     args = parser.parse_args(argv)
@@ -116,6 +162,22 @@ def main(argv=None):
                             positions=np.array(measured))
     effects, key_row = all_effects[:-1], all_effects[-1]
     print(f"measured {len(positions)} positions x {len(models)} models", flush=True)
+    panel = None
+    if args.panel_recipe:
+        panel_models, panel_names, config, records = owner_panel(
+            args.panel_recipe, args.data_source)
+        panel_all = natural_effects(panel_models, key, measured)
+        panel_effects, panel_key_row = panel_all[:-1], panel_all[-1]
+        bounds = sorted(set(args.max_effect) | {config["verification"]["max_trigger_effect"]},
+                        reverse=True)
+        panel = {
+            "recipe": args.panel_recipe,
+            "models": panel_names,
+            "test_accuracy": [r.get("test_accuracy") for r in records],
+            "recipe_bound": config["verification"]["max_trigger_effect"],
+            "key_position_effects": [round(float(v), 4) for v in panel_key_row],
+            "checks": panel_check(panel_effects, effects, bounds),
+        }
     architectures = [m["architecture"] for m in manifest["models"]]
     per_position = [{
         "position": list(p),
@@ -142,7 +204,7 @@ def main(argv=None):
         "key_position": {"position": list(key_position),
                          "effects": [round(float(v), 4) for v in key_row],
                          "models_over_5_points": int((key_row > 0.05).sum())},
-        "positions": per_position, "simulation": simulation,
+        "positions": per_position, "simulation": simulation, "owner_panel": panel,
     }
     with open(args.output + ".json", "w") as f:
         json.dump(summary, f, separators=(",", ":"))
@@ -180,6 +242,34 @@ def main(argv=None):
         f"{100 * r['keys_with_any_outside_model_over_30_points_if_accepted']:.1f}% |"
         for r in simulation
     ]
+    if panel:
+        lines += [
+            "",
+            f"## The check of recipe `{panel['recipe']}` on its own {len(panel['models'])} "
+            "reference models",
+            "",
+            "The owner's actual panel (trained by the recipe's code; test accuracy "
+            + ", ".join(f"{100 * a:.1f}%" for a in panel["test_accuracy"] if a is not None)
+            + f") measured at the same positions; at the key's position it moves by at most "
+            f"{100 * max(panel['key_position_effects']):+.1f} points. Over the margin: a "
+            "population model moved by the patch alone by more than 10 points plus the panel's "
+            "largest effect at that position.",
+            "",
+            "| bound, points | positions accepted | accepted with a population model over the margin "
+            "| accepted with a population model over 30 points | largest population effect at an "
+            "accepted position | population models over the margin, summed over accepted "
+            "positions |",
+            "|---|---|---|---|---|---|",
+        ] + [
+            f"| {100 * r['max_effect']:g}{' (recipe)' if r['max_effect'] == panel['recipe_bound'] else ''} "
+            f"| {r['positions_accepted']}/{r['positions']} | "
+            f"{r['accepted_with_any_model_over_margin']} | "
+            f"{r['accepted_with_any_model_over_30_points']} | "
+            + (f"{100 * r['largest_effect_at_accepted']:+.1f}" if r["largest_effect_at_accepted"]
+               is not None else "—")
+            + f" | {r['models_over_margin_at_accepted']} |"
+            for r in panel["checks"]
+        ]
     with open(args.output + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
     from kwm.reports.plots import pyplot
