@@ -134,6 +134,9 @@ DEFAULTS = {
         "reference_models": 4,
         "reference_architectures": ["", "mlp", "lenet", "bn_cnn"],
         "reference_trainings": ["plain"],
+        # Training examples each reference model sees (0: all; else a stratified subset, the
+        # same on every run): a reference model must have learned the task, not seen all of it.
+        "reference_max_train": 0,
         # Out-of-distribution keys: the largest rate one of them may show for the key to be used.
         "max_false_rate": 0.1,
         # In-distribution keys: refuse a trigger that moves any reference model towards the

@@ -23,7 +23,7 @@ import time
 import keras
 import numpy as np
 
-from kwm import architectures, training
+from kwm import architectures, datasets, training
 from kwm.datasets.resolver import sha256_of
 from kwm.export.serving import outputs_logits
 from kwm.recipes.models import build_model, total_epochs, train_plain
@@ -450,6 +450,20 @@ def reference_accuracy(model, data, max_examples=None):
     return float(np.mean(np.asarray(model.predict(x, verbose=0)).argmax(axis=-1) == y))
 
 
+def reference_data(config, data):
+    """The task data reference models train on: all of it, or a stratified subset of
+    `verification.reference_max_train` training examples (the same draw on every run)."""
+    max_train = config["verification"].get("reference_max_train", 0)
+    if max_train < 0:
+        raise ValueError(
+            f"`verification.reference_max_train` must be >= 0 (0: all). "
+            f"Received: reference_max_train={max_train}"
+        )
+    if not max_train or max_train >= len(data.train):
+        return data
+    return datasets.subsample(data, max_train, 0, seed=REFERENCE_SEED)
+
+
 def train_reference_models(config, data, cache, verbose, log):
     """The owner's models trained on the task without the watermark, and their descriptions."""
     panel = reference_panel(config)
@@ -462,6 +476,7 @@ def train_reference_models(config, data, cache, verbose, log):
     families = _families(config)
     first_training = _trainings(config)[0]
     epochs = total_epochs(config)
+    data = reference_data(config, data)
 
     def get(i, model_config, reference_training):
         seed = REFERENCE_SEED + i

@@ -227,3 +227,22 @@ def test_other_trainings_are_refused_on_text_before_training():
     with pytest.raises(ValueError, match=r"for image tasks. Received: reference_trainings="
                                          r"\['distilled'\] on toy_text \(text\)"):
         train_reference_models(config, data, ReferenceModels(), 0, print)
+
+
+def test_reference_models_may_train_on_a_fixed_subset():
+    from kwm.recipes.reference_models import reference_data
+
+    config = load_recipe("fashion_mnist_ewe")
+    assert config["verification"]["reference_max_train"] == 10000
+    data = datasets.load("mnist", sources=("embedded",))
+    config["verification"]["reference_max_train"] = 500
+    subset, again = reference_data(config, data), reference_data(config, data)
+    assert 495 <= len(subset.train) <= 505 and len(subset.test) == len(data.test)  # about 500
+    np.testing.assert_array_equal(subset.train.x, again.train.x)  # the same draw every run
+    counts = np.bincount(subset.train.y, minlength=10)
+    assert counts.min() >= 40  # every class in proportion
+    config["verification"]["reference_max_train"] = 0
+    assert reference_data(config, data) is data
+    config["verification"]["reference_max_train"] = -1
+    with pytest.raises(ValueError, match=r"Received: reference_max_train=-1"):
+        reference_data(config, data)
