@@ -55,9 +55,13 @@ python benchmarks/false_accusation.py --population "$pop/models/mnist_105" \
   --key "MNIST feature sharing seed 0=$r/mnist_feature_sharing/seed-0/watermark_key.json" \
   --key "MNIST feature sharing OOD seed 0=$r/mnist_feature_sharing_ood/seed-0/watermark_key.json" \
   --temperatures 1 4 --output "$r/false_accusation/mnist_recipes"
+python benchmarks/false_accusation.py --population "$pop/models/mnist_105" \
+  $(for s in 0 1 2 3 4; do echo --key "MNIST EWE seed $s=$r/mnist_ewe/seed-$s/watermark_key.json"; done) \
+  --temperatures 1 4 --output "$r/false_accusation/mnist_ewe_guarded"
 python benchmarks/trigger_natural_effect.py --population "$pop/models/mnist_105" \
-  --key "$r/mnist_ewe/seed-0/watermark_key.json" --stride 2 --max-effect 0.05 0.02 0.01 0.005 \
-  --output "$r/trigger_natural_effect/mnist_ewe_seed0"
+  --key "$r/mnist_ewe/seed-0/watermark_key.json" --stride 2 --max-effect 0.05 0.02 0.01 \
+  --panel-recipe mnist_ewe --data-source local \
+  --output "$r/trigger_natural_effect/mnist_ewe_guarded_seed0"
 # The same recipes with the victim's API at temperature 4 (kwm's addition; --serving-temperature).
 for recipe in mnist:feature_sharing mnist:feature_sharing:ood mnist:baseline fashion_mnist:baseline; do
   IFS=: read -r dataset method kind <<< "$recipe"
@@ -144,7 +148,7 @@ python benchmarks/neural_cleanse_victims.py "${victims[@]}" --adaptive --steps 6
   --output benchmarks/results/attacks/neural_cleanse_victims_adaptive.json
 python benchmarks/neural_cleanse_victims.py "${victims[@]}" --adaptive --steps 600 --source-inputs \
   --output benchmarks/results/attacks/neural_cleanse_victims_source.json
-python benchmarks/paper_tables.py benchmarks/results/{mnist_baseline,mnist_ewe,mnist_feature_sharing,mnist_feature_sharing_ood,fashion_mnist_baseline,fashion_mnist_ewe,cifar10_feature_sharing}/results.json \
+python benchmarks/paper_tables.py benchmarks/results/{mnist_baseline,mnist_ewe,mnist_feature_sharing,mnist_feature_sharing_ood,fashion_mnist_baseline,fashion_mnist_ewe}/results.json \
   benchmarks/results/*_served_t4/results.json \
   --output benchmarks/results/paper_tables.md
 python -m pytest -m large -q
