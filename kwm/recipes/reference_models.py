@@ -7,13 +7,15 @@ in-distribution key's trigger effect (`trigger_screen`), so that no test
 counts as evidence what a model without the watermark does anyway.
 
 How a patch sways a model depends on how the model was trained as well as
-on its architecture: the same deeper ELU CNN moved by nothing when trained
-plainly and by tens of points when distilled from another model or trained
-with SGD and label smoothing. `REFERENCE_TRAININGS` names the recipes a
-panel may use (`verification.reference_trainings`).
+on its architecture: at one EWE trigger position on MNIST, fifteen deeper
+ELU CNNs of an independent population moved by anything from under 5
+points (most) to 57 (one distilled from an MLP), and SGD with label
+smoothing gave 35.5. `REFERENCE_TRAININGS` names the recipes a panel may
+use (`verification.reference_trainings`).
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -40,8 +42,10 @@ CACHE_SUBDIR = "reference_models"
 _CODE_FILES = ("training.py", "architectures", os.path.join("recipes", "reference_models.py"))
 
 
+@functools.lru_cache(maxsize=None)
 def _code_digest():
-    """SHA-256 of the source of kwm's training loop and architectures."""
+    """SHA-256 of the source of kwm's training loop and architectures, read once per process:
+    the code that runs is the code imported, whatever happens to the files during a run."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     digest = hashlib.sha256()
     for name in _CODE_FILES:
