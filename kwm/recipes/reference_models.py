@@ -157,7 +157,17 @@ class ReferenceModels:
         self.directory = directory
         self._models = {}
         self._digests = {}
+        self._subsets = {}
         self.records = []
+
+    def training_data(self, config, data):
+        """`reference_data(config, data)`, drawn once per dataset of the run."""
+        key = (id(data), config["verification"].get("reference_max_train", 0))
+        entry = self._subsets.get(key)
+        if entry is None or entry[0] is not data:  # holding `data` keeps its id unique
+            entry = (data, reference_data(config, data))
+            self._subsets[key] = entry
+        return entry[1]
 
     def data_digest(self, data):
         """`dataset_digest(data)`, computed once per dataset of the run."""
@@ -480,7 +490,7 @@ def train_reference_models(config, data, cache, verbose, log):
     families = _families(config)
     first_training = _trainings(config)[0]
     epochs = total_epochs(config)
-    data = reference_data(config, data)
+    data = cache.training_data(config, data)
 
     def get(i, model_config, reference_training):
         seed = REFERENCE_SEED + i

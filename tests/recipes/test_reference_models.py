@@ -241,6 +241,9 @@ def test_reference_models_may_train_on_a_fixed_subset():
     np.testing.assert_array_equal(subset.train.x, again.train.x)  # the same draw every run
     counts = np.bincount(subset.train.y, minlength=10)
     assert counts.min() >= 40  # every class in proportion
+    store = ReferenceModels()  # a run draws the subset once, and hashes it once
+    assert store.training_data(config, data) is store.training_data(config, data)
+    np.testing.assert_array_equal(store.training_data(config, data).train.y, subset.train.y)
     config["verification"]["reference_max_train"] = 0
     assert reference_data(config, data) is data
     config["verification"]["reference_max_train"] = -1
