@@ -35,7 +35,7 @@ def _rows(label, results):
     for seed in results["seeds"]:
         check, count = _position(seed)
         refused = ", ".join(
-            f"{c['trigger']['position']} (+{100 * c['value']:.1f})" for c in check.get("refused", [])
+            f"{c['trigger']['position']} ({100 * c['value']:+.1f})" for c in check.get("refused", [])
         ) or "none"
         stolen = seed["models"]["stolen"]
         verdicts = stolen["verification"]["verdicts"]
@@ -47,7 +47,7 @@ def _rows(label, results):
             str(seed["seed"]),
             f"{seed['source_class']} -> {seed['target_class']}",
             refused,
-            f"+{100 * check['value']:.1f} ({count})" if check else "not checked",
+            f"{100 * check['value']:+.1f} ({count})" if check else "not checked",
             "" if margin is None else f"{margin:.3g}",
             f"{100 * victim['accuracy']:.2f} / {_untriggered(victim)}",
             f"{100 * stolen['watermark_accuracy']:.1f} / {_untriggered(stolen)}",
