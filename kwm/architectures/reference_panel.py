@@ -9,7 +9,7 @@ tanh and average pooling moved by 20 points where three EWE CNNs moved by
 at most 5). These builders give the owner's reference panel other
 inductive biases: a multilayer perceptron, a LeNet-style CNN, a
 batch-normalised CNN with global average pooling and a deeper ELU CNN with
-global average pooling (the family whose decisions a small patch sways most).
+global average pooling (of the families measured, the one a small patch sways most).
 """
 
 import keras
@@ -126,9 +126,9 @@ def elu_cnn(input_shape=(28, 28, 1), num_classes=10, filters=(16, 32, 32, 64), u
 
     3x3 convolutions (`"same"` padding) with 2x2 max pooling after the first
     and the third, global average pooling, a dense ELU layer, the classifier.
-    Among small image classifiers this family's decisions move most under a
-    small patch: averaging over the whole map lets a few bright pixels at
-    the right place shift every class score.
+    Of seven families in a population of 105 independent MNIST classifiers,
+    this one's decisions moved most under a small patch (a 3x3 patch moved
+    one of them by 57 points), so the owner's trigger check includes it.
 
     Args:
         input_shape: tuple. `(height, width, channels)`.
