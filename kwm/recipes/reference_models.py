@@ -156,26 +156,27 @@ class ReferenceModels:
     def __init__(self, directory=None):
         self.directory = directory
         self._models = {}
-        self._digests = {}
-        self._subsets = {}
+        self._per_data = {}
         self.records = []
+
+    def _per_dataset(self, key, data, compute):
+        """`compute()`, once per `key` and dataset object of the run."""
+        entry = self._per_data.get((key, id(data)))
+        if entry is None or entry[0] is not data:  # holding `data` keeps its id unique
+            entry = (data, compute())
+            self._per_data[(key, id(data))] = entry
+        return entry[1]
 
     def training_data(self, config, data):
         """`reference_data(config, data)`, drawn once per dataset of the run."""
-        key = (id(data), config["verification"].get("reference_max_train", 0))
-        entry = self._subsets.get(key)
-        if entry is None or entry[0] is not data:  # holding `data` keeps its id unique
-            entry = (data, reference_data(config, data))
-            self._subsets[key] = entry
-        return entry[1]
+        max_train = config["verification"].get("reference_max_train", 0)
+        return self._per_dataset(
+            ("subset", max_train), data, lambda: reference_data(config, data)
+        )
 
     def data_digest(self, data):
         """`dataset_digest(data)`, computed once per dataset of the run."""
-        entry = self._digests.get(id(data))
-        if entry is None or entry[0] is not data:  # holding `data` keeps its id unique
-            entry = (data, dataset_digest(data))
-            self._digests[id(data)] = entry
-        return entry[1]
+        return self._per_dataset("digest", data, lambda: dataset_digest(data))
 
     def get(self, identity, train, log=print):
         """The model of `identity`: from memory, from disk, or trained by `train()`.
