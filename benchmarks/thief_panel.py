@@ -62,9 +62,17 @@ def _row(run, config, seed, key, temperature, suspect, scored, extra):
     }
 
 
-def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=None):
-    """Every thief on every victim of one recipe output folder, at each API temperature."""
+def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=None,
+              victim_seeds=None):
+    """Every thief on every victim of one recipe output folder, at each API temperature.
+
+    `victim_seeds` keeps the victims of those recipe seeds only (None: every seed of the run).
+    """
     results, config, data = load_run(run)
+    if victim_seeds is not None:
+        missing = sorted(set(victim_seeds) - {r["seed"] for r in results["seeds"]})
+        if missing:
+            raise ValueError(f"The run {run} has no seed {missing}. Received: {victim_seeds}")
     served_at = config["serving"]["temperature"]
     queries_data = load_queries(config, data)
     epochs = config["extraction"]["epochs"] or total_epochs(config)
@@ -78,6 +86,8 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
 
     for seed_result in results["seeds"]:
         seed = seed_result["seed"]
+        if victim_seeds is not None and seed not in victim_seeds:
+            continue
         folder, key = seed_key(run, seed_result)
         queries = thief_queries(config, data, queries_data, seed=seed)
         for temperature in temperatures:
@@ -172,6 +182,8 @@ def main(argv=None):
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0],
                         help="API temperatures; the owner verifies at each")
     parser.add_argument("--thief-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--victim-seeds", type=int, nargs="+", default=None,
+                        help="the recipe seeds whose victims are stolen (default: every seed)")
     parser.add_argument("--output", required=True, help="JSON file (a .md table beside it)")
     args = parser.parse_args(argv)
     thieves = attacks.available_thieves() if args.thieves == ["all"] else args.thieves
@@ -192,7 +204,11 @@ def main(argv=None):
                       separators=(",", ":"))
 
     for run in args.runs:
-        panel_run(run, thieves, args.temperatures, args.thief_seeds, on_row=save)
+        try:
+            panel_run(run, thieves, args.temperatures, args.thief_seeds, on_row=save,
+                      victim_seeds=args.victim_seeds)
+        except ValueError as e:
+            parser.error(str(e))
     table = markdown(rows)
     with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
         f.write(
