@@ -1,14 +1,16 @@
 """Does a text watermark reach a stolen copy when its trigger word occurs in the thief's queries?
 
     python benchmarks/text_trigger_words.py [--seed 0] [--output FILE]
+    python benchmarks/text_trigger_words.py --frequency 0.01 0.03 --copies 1 --no-controls
 
 A rare word ("cf") never occurs in the reviews a thief sends, so the victim's answers say nothing
 about it and the copy keeps nothing (`benchmarks/text_decision_layers.py`). Feature sharing's
 argument is that a watermark built on features the task data already exercises is learnt by any
 copy of the task. This probe asks whether that holds for text: the trigger is a *common,
-sentiment-neutral* word (chosen from the training reviews: in 5-30% of them, positive rate within
-3 points of the class balance, a single WordPiece) inserted three times, beside the rare word once
-and three times.
+sentiment-neutral* word (chosen from the training reviews: by default in 5-30% of them,
+`--frequency`, positive rate within 3 points of the class balance, a single WordPiece) inserted
+three times (`--copies`), beside the rare word once and three times (`--no-controls`: without
+them).
 
 IMDB (the embedded sample: 1,000 training and 500 test reviews cut to 64 WordPieces), the
 installed all-MiniLM-L6-v2. One clean model is fine-tuned on the task (3 epochs, Adam 1e-4); for
@@ -79,24 +81,36 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="text_trigger_words.json")
+    parser.add_argument("--frequency", type=float, nargs=2, default=(0.05, 0.30),
+                        metavar=("LOW", "HIGH"),
+                        help="share of the training reviews that contain the common word")
+    parser.add_argument("--copies", type=int, choices=(1, 2, 3), default=3,
+                        help="times the common word is inserted (at words 3, 12, 21)")
+    parser.add_argument("--no-controls", dest="controls", action="store_false",
+                        help="leave out the rare-word triggers")
     args = parser.parse_args(argv)
+    if not 0 <= args.frequency[0] < args.frequency[1] <= 1:
+        parser.error(f"--frequency takes 0 <= LOW < HIGH <= 1. Received: {args.frequency}")
     start = time.perf_counter()
     data = datasets.subsample(datasets.load("imdb", sources=("embedded",)), 1000, 500, seed=0)
     keras.utils.set_random_seed(args.seed)
     clean = bert_text_classifier(sequence_length=SEQUENCE_LENGTH)
     vocabulary = set(clean.preprocessor.tokenizer.get_vocabulary())
-    candidates = neutral_common_words(data.train.x, data.train.y, vocabulary)
+    candidates = neutral_common_words(data.train.x, data.train.y, vocabulary, *args.frequency)
     print("neutral common words:", candidates[:10], flush=True)
+    if not candidates:
+        parser.error(f"no neutral word in that frequency band. Received: {args.frequency}")
     word = candidates[0][0]
-    triggers = {
-        "cf x1": TokenTrigger(["cf"], [10]),
-        "cf x3": TokenTrigger(["cf"] * 3, POSITIONS),
-        f"{word} x3": TokenTrigger([word] * 3, POSITIONS),
-    }
+    triggers = {"cf x1": TokenTrigger(["cf"], [10]), "cf x3": TokenTrigger(["cf"] * 3, POSITIONS)}
+    if not args.controls:
+        triggers = {}
+    triggers[f"{word} x{args.copies}"] = TokenTrigger([word] * args.copies,
+                                                      POSITIONS[:args.copies])
     training.train_classifier(clean, data.train.x, data.train.y, epochs=3, batch_size=32,
                               learning_rate=LEARNING_RATE, seed=args.seed, verbose=2)
     weights = clean.get_weights()
     results = {"seed": args.seed, "preset": clean.preset_description,
+               "frequency": list(args.frequency), "copies": args.copies,
                "candidates": candidates[:10], "triggers": {}}
     for name, trigger in triggers.items():
         key = generate_key(data, "feature_sharing", 0, 1, trigger=trigger, num_verify=200,

@@ -120,14 +120,18 @@ def watermark_feature_sharing(data, source_data, config, seed, verbose, screen=N
     )
 
 
-def recipe_triggers(config, seed, reserve=False):
+def recipe_triggers(config, seed, reserve=False, data=None):
     """The recipe's trigger candidates, best first (`[watermark] trigger`).
 
     A patch (`{ size, value, position, margin }`, images): the configured
     position, then, with `reserve` and a named corner, the other corners. A
     token trigger (`{ type = "token", tokens = [...], max_position = N }`,
     text): the tokens at word positions drawn with the seed, then, with
-    `reserve`, four more draws. No trigger (`{}`): `[None]`.
+    `reserve`, four more draws. `tokens = "neutral"` (with `frequency =
+    [low, high]`, `tolerance`): one word the training texts already use,
+    drawn with the seed from `TokenTrigger.neutral_words` of `data` (a word
+    the thief's queries contain, so its answers carry the watermark), a
+    different word for each reserve draw. No trigger (`{}`): `[None]`.
     """
     settings = dict(config["watermark"]["trigger"])
     kind = settings.pop("type", "patch")
@@ -136,15 +140,20 @@ def recipe_triggers(config, seed, reserve=False):
     if kind == "token":
         tokens = settings.pop("tokens", ["cf"])
         max_position = settings.pop("max_position", 100)
-        if settings:
+        neutral = {k: settings.pop(k) for k in ("frequency", "tolerance") if k in settings}
+        if settings or (neutral and tokens != "neutral"):
             raise ValueError(
-                "A token trigger takes `tokens` and `max_position`. "
+                "A token trigger takes `tokens` and `max_position` (and, with tokens = "
+                "'neutral', `frequency` and `tolerance`). "
                 f"Received: watermark.trigger={config['watermark']['trigger']}"
             )
         rng = np.random.default_rng([seed, 7])
+        draws = 5 if reserve else 1
+        if tokens == "neutral":
+            return _neutral_word_triggers(config, data, rng, draws, max_position, neutral)
         return [
             TokenTrigger.choose(rng, count=len(tokens), max_position=max_position, tokens=tokens)
-            for _ in range(5 if reserve else 1)
+            for _ in range(draws)
         ]
     if kind != "patch":
         raise ValueError(
@@ -162,10 +171,32 @@ def recipe_triggers(config, seed, reserve=False):
     return triggers
 
 
+def _neutral_word_triggers(config, data, rng, draws, max_position, settings):
+    if data is None or data.modality != "text":
+        raise ValueError(
+            "tokens = 'neutral' chooses its word from the training texts: give text data. "
+            f"Received: data={None if data is None else data.name}"
+        )
+    wm = config["watermark"]
+    words = TokenTrigger.neutral_words(
+        data.train.x, data.train.y, classes=(wm["source_class"], wm["target_class"]),
+        max_position=max_position, **settings,
+    )
+    if len(words) < draws:
+        raise ValueError(
+            f"{len(words)} neutral words in that frequency band of the training texts, "
+            f"{draws} needed; widen `frequency` or `tolerance`. Received: {settings}"
+        )
+    chosen = rng.permutation(len(words))[:draws]  # the first draw is the same with reserve
+    return [
+        TokenTrigger([words[i][0]], [int(rng.integers(0, max_position))]) for i in chosen
+    ]
+
+
 def watermark_two_phase(embed, options, data, source_data, config, seed, verbose, screen):
     """Clean training, then fine-tuning on task + watermarks (baseline, feature sharing)."""
     train, wm = config["training"], config["watermark"]
-    triggers = recipe_triggers(config, seed, reserve=screen is not None)
+    triggers = recipe_triggers(config, seed, reserve=screen is not None, data=data)
     key, trigger_check = screened_key(
         (
             recipe_key(data, source_data, config, seed, wm["source_class"], wm["target_class"], t)

@@ -200,6 +200,67 @@ class TokenTrigger(Trigger):
         positions = np.sort(rng.integers(0, max_position, size=count))
         return cls(tokens[:count], positions.tolist())
 
+    @staticmethod
+    def neutral_words(texts, labels, classes=None, frequency=(0.01, 0.03), max_position=100,
+                      tolerance=0.05, min_length=3):
+        """Words the texts already use, in a band of frequency, that lean to no class.
+
+        A trigger word that the thief's queries contain lets the victim's
+        answers to them carry the watermark into a copy; a rare token never
+        occurs there and reaches no copy (docs/text.md). This finds the
+        candidates: lowercase alphabetic words of at least `min_length`
+        letters, among the first `max_position` words of a share
+        `frequency` of the texts, whose texts fall in each of `classes` as
+        often as all texts do (within `tolerance`).
+
+        Args:
+            texts: sequence of str.
+            labels: sequence of int, one class per text.
+            classes: sequence of int or None. The classes whose share must
+                not move (the watermark's source and target); None: all.
+            frequency: `(low, high)`, shares of the texts.
+            max_position: int. Only the first words count (where the trigger goes).
+            tolerance: float. Largest change in a class's share among the
+                texts that contain the word.
+            min_length: int. Shortest word kept.
+
+        Returns:
+            `[(word, share of texts, {class: share among them}), ...]`,
+            most frequent first.
+
+        Examples:
+
+        >>> texts = ["an old film, good", "old and bad", "good fun", "bad plot"]
+        >>> TokenTrigger.neutral_words(texts, [1, 0, 1, 0], frequency=(0.4, 0.6))
+        [('old', 0.5, {0: 0.5, 1: 0.5})]
+        """
+        labels = np.asarray(labels)
+        low, high = (float(f) for f in frequency)
+        if len(texts) != len(labels) or not len(texts) or not 0 <= low <= high <= 1:
+            raise ValueError(
+                "Give one label per text, at least one text, and 0 <= low <= high <= 1. "
+                f"Received: {len(texts)} texts, {len(labels)} labels, frequency={frequency}"
+            )
+        classes = sorted(set(labels.tolist())) if classes is None else [int(c) for c in classes]
+        balance = {c: float(np.mean(labels == c)) for c in classes}
+        counts, in_class = {}, {c: {} for c in classes}
+        for text, label in zip(texts, labels.tolist()):
+            for word in {w.strip(".,;:!?\"'()") for w in str(text).lower().split()[:max_position]}:
+                if len(word) < min_length or not word.isalpha():
+                    continue
+                counts[word] = counts.get(word, 0) + 1
+                if label in in_class:
+                    in_class[label][word] = in_class[label].get(word, 0) + 1
+        found = []
+        for word, count in sorted(counts.items(), key=lambda wc: (-wc[1], wc[0])):
+            share = count / len(texts)
+            if not low <= share <= high:
+                continue
+            shares = {c: in_class[c].get(word, 0) / count for c in classes}
+            if all(abs(shares[c] - balance[c]) <= tolerance for c in classes):
+                found.append((word, share, shares))
+        return found
+
     def _insert(self, text):
         words = str(text).split()
         before = {}

@@ -39,3 +39,46 @@ def test_a_new_method_is_one_registered_function(toy_data, tmp_path):
     assert "plain_baseline" not in available_methods()
     assert calls == [0] and key.method == "plain_baseline"
     assert set(results["models"]) == {"victim", "stolen", "independent"}
+
+
+def _review_data(n=400, seed=0):
+    import numpy as np
+
+    from kwm.datasets import DataProvenance, Split, TaskDataset
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    neutral = ["old", "video", "family", "second", "name"]  # each in a fifth, of both classes
+    texts = []
+    for i, y in enumerate(labels):
+        words = ["a", "film", neutral[(i // 2) % 5], "with", "plot"] + (["great"] if y else [])
+        texts.append(" ".join(rng.permutation(words)))
+    split = Split(np.array(texts, dtype=object), labels)
+    return TaskDataset("toy_reviews", split, split, ("neg", "pos"), "text",
+                       DataProvenance("toy_reviews", "memory", "tests", {}))
+
+
+def test_a_neutral_word_trigger_is_drawn_from_the_training_texts():
+    from kwm.recipes import load_recipe
+    from kwm.watermarks import TokenTrigger
+
+    config = load_recipe("imdb_feature_sharing", quick=True, overrides={"watermark": {
+        "trigger": {"type": "token", "tokens": "neutral", "frequency": [0.15, 0.25],
+                    "max_position": 6}}})
+    data = _review_data()
+    triggers = methods.recipe_triggers(config, seed=0, reserve=True, data=data)
+    # "with", "film", "plot" are in every text, "great" in positive ones only: never drawn.
+    assert sorted(t.tokens[0] for t in triggers) == ["family", "name", "old", "second", "video"]
+    assert all(isinstance(t, TokenTrigger) and 0 <= t.positions[0] < 6 for t in triggers)
+    assert [t.tokens for t in methods.recipe_triggers(config, 0, data=data)] == [triggers[0].tokens]
+    assert methods.recipe_triggers(config, 1, data=data)[0] != triggers[0]
+    common = load_recipe("imdb_feature_sharing", quick=True, overrides={"watermark": {
+        "trigger": {"type": "token", "tokens": "neutral", "frequency": [0.9, 1.0]}}})
+    with pytest.raises(ValueError, match="3 neutral words in that frequency band"):
+        methods.recipe_triggers(common, 0, reserve=True, data=data)  # film, plot, with
+    with pytest.raises(ValueError, match="give text data"):
+        methods.recipe_triggers(config, 0)
+    bad = load_recipe("imdb_feature_sharing", quick=True, overrides={"watermark": {
+        "trigger": {"type": "token", "tokens": ["cf"], "frequency": [0.2, 0.3]}}})
+    with pytest.raises(ValueError, match="tokens = 'neutral'"):
+        methods.recipe_triggers(bad, 0)
