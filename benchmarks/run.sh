@@ -55,23 +55,24 @@ python benchmarks/false_accusation.py --population "$pop/models/mnist_105" \
   --key "MNIST feature sharing seed 0=$r/mnist_feature_sharing/seed-0/watermark_key.json" \
   --key "MNIST feature sharing OOD seed 0=$r/mnist_feature_sharing_ood/seed-0/watermark_key.json" \
   --temperatures 1 4 --output "$r/false_accusation/mnist_recipes"
-python benchmarks/false_accusation.py --population "$pop/models/mnist_105" \
-  $(for s in 0 1 2 3 4; do echo --key "MNIST EWE seed $s=$r/mnist_ewe/seed-$s/watermark_key.json"; done) \
+keys=()  # one --key NAME=PATH per seed (names hold spaces: an array, not word splitting)
+for s in 0 1 2 3 4; do keys+=(--key "MNIST EWE seed $s=$r/mnist_ewe/seed-$s/watermark_key.json"); done
+python benchmarks/false_accusation.py --population "$pop/models/mnist_105" "${keys[@]}" \
   --temperatures 1 4 --output "$r/false_accusation/mnist_ewe_guarded"
 python benchmarks/trigger_natural_effect.py --population "$pop/models/mnist_105" \
   --key "$r/mnist_ewe/seed-0/watermark_key.json" --stride 2 --max-effect 0.05 0.02 0.01 \
   --panel-recipe mnist_ewe --data-source local \
   --output "$r/trigger_natural_effect/mnist_ewe_guarded_seed0"
 # Held out: a Fashion-MNIST calibration population (105 models on 10,000 images) against the
-# Fashion-MNIST keys, and the EWE key's patch at every position through its first 42 models.
+# Fashion-MNIST EWE keys.
 python benchmarks/independent_population.py train --dataset fashion_mnist --models 105 \
   --max-train 10000 --output "$pop/models/fashion_mnist_105"
-python benchmarks/false_accusation.py --population "$pop/models/fashion_mnist_105" \
-  $(for s in 0 1 2 3 4; do echo --key "Fashion-MNIST EWE seed $s=$r/fashion_mnist_ewe/seed-$s/watermark_key.json"; done) \
+keys=()
+for s in 0 1 2 3 4; do
+  keys+=(--key "Fashion-MNIST EWE seed $s=$r/fashion_mnist_ewe/seed-$s/watermark_key.json")
+done
+python benchmarks/false_accusation.py --population "$pop/models/fashion_mnist_105" "${keys[@]}" \
   --temperatures 1 4 --output "$r/false_accusation/fashion_ewe_guarded"
-python benchmarks/false_accusation.py --population "$pop/models/fashion_mnist_105" \
-  --key "Fashion-MNIST baseline seed 0=$r/fashion_mnist_baseline/seed-0/watermark_key.json" \
-  --temperatures 1 4 --output "$r/false_accusation/fashion_baseline"
 # The same recipes with the victim's API at temperature 4 (kwm's addition; --serving-temperature).
 for recipe in mnist:feature_sharing mnist:feature_sharing:ood mnist:baseline fashion_mnist:baseline; do
   IFS=: read -r dataset method kind <<< "$recipe"
