@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from kwm import PredictionAPI, datasets, verify
+from kwm import PredictionAPI, verify
 from kwm.recipes import imdb, load_recipe
 from kwm.watermarks import TokenTrigger, WatermarkKey
 
@@ -22,14 +22,9 @@ def test_quick_imdb_run_serves_strings_and_replays(tmp_path, monkeypatch):
     seed = results["seeds"][0]
     key = WatermarkKey.load(output / "seed-0" / "watermark_key.json",
                             expected_fingerprint=seed["key_fingerprint"])
-    # One word the training reviews already use, neutral between the classes, drawn with the seed.
-    assert isinstance(key.trigger, TokenTrigger) and len(key.trigger.tokens) == 1
-    (word,) = key.trigger.tokens
-    reviews = datasets.load("imdb", sources=("embedded",)).train.x
-    share = np.mean([word in str(r).lower().split()[:40] for r in reviews])
-    assert word.isalpha() and 0.005 < share < 0.08, (word, share)  # the recipe's band: 2-4%
-    assert max(key.trigger.positions) < 40
-    assert all(f" {word} " in f" {text} " for text in key.verify_inputs)
+    assert isinstance(key.trigger, TokenTrigger) and key.trigger.tokens == ("cf",)
+    assert max(key.trigger.positions) < 50
+    assert all(" cf " in f" {text} " for text in key.verify_inputs)
     assert len(seed["trigger_check"]["effects"]) == 3  # the owner's reference models
     assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]
     # The served models take raw strings.
