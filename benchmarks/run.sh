@@ -165,6 +165,11 @@ python benchmarks/text_decision_layers.py --seed 0 \
   --output benchmarks/results/text_decision_layers/seed0.json
 python benchmarks/text_trigger_words.py --seed 0 \
   --output benchmarks/results/text_trigger_words/seed0.json
+python benchmarks/text_trigger_words.py --seed 0 --frequency 0.01 0.03 --copies 1 --no-controls \
+  --output benchmarks/results/text_trigger_words/seed0_frequency_1-3.json
+python -m kwm.recipes.imdb --config recipes/ablations/imdb_feature_sharing_neutral_word.toml \
+  --seeds 3 --data-source local --output benchmarks/results/imdb_feature_sharing_neutral_word \
+  --overwrite --verbose 2
 python benchmarks/paper_tables.py benchmarks/results/{mnist_baseline,mnist_ewe,mnist_feature_sharing,mnist_feature_sharing_ood,fashion_mnist_baseline,fashion_mnist_ewe}/results.json \
   benchmarks/results/*_served_t4/results.json \
   --output benchmarks/results/paper_tables.md
