@@ -203,12 +203,15 @@ def main(argv=None):
                                                        for n in thieves}, "rows": rows}, f,
                       separators=(",", ":"))
 
+    for run in args.runs:  # every run checked before the first copy is trained
+        with open(os.path.join(run, "results.json")) as f:
+            seeds = {r["seed"] for r in json.load(f)["seeds"]}
+        if args.victim_seeds and not set(args.victim_seeds) <= seeds:
+            parser.error(f"the run {run} has seeds {sorted(seeds)}. "
+                         f"Received: --victim-seeds {args.victim_seeds}")
     for run in args.runs:
-        try:
-            panel_run(run, thieves, args.temperatures, args.thief_seeds, on_row=save,
-                      victim_seeds=args.victim_seeds)
-        except ValueError as e:
-            parser.error(str(e))
+        panel_run(run, thieves, args.temperatures, args.thief_seeds, on_row=save,
+                  victim_seeds=args.victim_seeds)
     table = markdown(rows)
     with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
         f.write(

@@ -130,8 +130,8 @@ def recipe_triggers(config, seed, reserve=False, data=None):
     `reserve`, four more draws. `tokens = "neutral"` (with `frequency =
     [low, high]`, `tolerance`): one word the training texts already use,
     drawn with the seed from `TokenTrigger.neutral_words` of `data` (a word
-    the thief's queries contain, so its answers carry the watermark), a
-    different word for each reserve draw. No trigger (`{}`): `[None]`.
+    the thief's queries contain, so that its answers can carry the
+    watermark), a different word for each reserve draw. No trigger (`{}`): `[None]`.
     """
     settings = dict(config["watermark"]["trigger"])
     kind = settings.pop("type", "patch")

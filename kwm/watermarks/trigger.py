@@ -205,9 +205,10 @@ class TokenTrigger(Trigger):
                       tolerance=0.05, min_length=3):
         """Words the texts already use, in a band of frequency, that lean to no class.
 
-        A trigger word that the thief's queries contain lets the victim's
-        answers to them carry the watermark into a copy; a rare token never
-        occurs there and reaches no copy (docs/text.md). This finds the
+        A rare token never occurs in a thief's queries and reaches no copy; a
+        word the queries contain can, if the victim learns it (on IMDB it
+        reached the copy for one word of four tried: docs/text.md). This
+        finds the
         candidates: lowercase alphabetic words of at least `min_length`
         letters, among the first `max_position` words of a share
         `frequency` of the texts, whose texts fall in each of `classes` as
