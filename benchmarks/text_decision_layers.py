@@ -36,7 +36,8 @@ DECISION_LAYERS = {
 SEQUENCE_LENGTH, LEARNING_RATE = 64, 1e-4
 
 
-def _rates(model, data, key):
+def suspect_rates(model, data, key):
+    """Task accuracy, watermark accuracy and false rate of a model served as strings."""
     served = serving_model(model)
     references = as_prediction_api(served)(key.reference_inputs)
     return {
@@ -60,7 +61,8 @@ def main(argv=None):
     weights = clean.get_weights()
     key = generate_key(data, "feature_sharing", 0, 1, trigger=TokenTrigger(["cf"], [10]),
                        num_verify=200, seed=args.seed)
-    results = {"seed": args.seed, "preset": clean.preset_description, "clean": _rates(clean, data, key)}
+    results = {"seed": args.seed, "preset": clean.preset_description,
+               "clean": suspect_rates(clean, data, key)}
     print("clean", results["clean"], flush=True)
     for name, (up_to, step2_rate) in DECISION_LAYERS.items():
         keras.utils.set_random_seed(args.seed)
@@ -75,8 +77,8 @@ def main(argv=None):
         thief = bert_text_classifier(sequence_length=SEQUENCE_LENGTH)
         extract_model(serving_model(victim), data.train.x, thief, labels="soft", epochs=3,
                       batch_size=32, learning_rate=LEARNING_RATE, seed=args.seed + 1, verbose=2)
-        results[name] = {"freeze_up_to": up_to, "victim": _rates(victim, data, key),
-                         "stolen": _rates(thief, data, key)}
+        results[name] = {"freeze_up_to": up_to, "victim": suspect_rates(victim, data, key),
+                         "stolen": suspect_rates(thief, data, key)}
         print(name, results[name], flush=True)
     results["seconds"] = time.perf_counter() - start
     with open(args.output, "w") as f:

@@ -32,28 +32,16 @@ import time
 
 import keras
 import numpy as np
+from text_decision_layers import suspect_rates
 
 from kwm import datasets, training
 from kwm.architectures import bert_text_classifier
 from kwm.attacks import extract_model
 from kwm.export import serving_model
-from kwm.prediction_api import as_prediction_api
-from kwm.verification import task_accuracy, watermark_accuracy
 from kwm.watermarks import TokenTrigger, embed_feature_sharing_watermark, generate_key
 
 SEQUENCE_LENGTH, LEARNING_RATE, FIRST_WORDS = 64, 1e-4, 40
 POSITIONS = (3, 12, 21)  # word positions of a three-word trigger, inside the first 64 WordPieces
-
-
-def suspect_rates(model, data, key):
-    """Task accuracy, watermark accuracy and false rate of a model served as strings."""
-    served = serving_model(model)
-    references = as_prediction_api(served)(key.reference_inputs)
-    return {
-        "accuracy": task_accuracy(served, data.test.x, data.test.y),
-        "watermark_accuracy": watermark_accuracy(served, key),
-        "false_rate": float((references.argmax(1) == key.target_class).mean()),
-    }
 
 
 def neutral_common_words(texts, labels, vocabulary, low=0.05, high=0.30, tolerance=0.03):
