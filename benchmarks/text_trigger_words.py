@@ -2,6 +2,8 @@
 
     python benchmarks/text_trigger_words.py [--seed 0] [--output FILE]
     python benchmarks/text_trigger_words.py --frequency 0.01 0.03 --copies 1 --no-controls
+    python benchmarks/text_trigger_words.py --frequency 0.01 0.03 --copies 1 --no-controls \
+        --variants plain relabel
 
 A rare word ("cf") never occurs in the reviews a thief sends, so the victim's answers say nothing
 about it and the copy keeps nothing (`benchmarks/text_decision_layers.py`). Feature sharing's
@@ -23,24 +25,44 @@ triggered negative test reviews and false rate (the same reviews without the tri
 positive). The clean model never saw the key: its watermark accuracy minus its false rate is how
 much the trigger alone moves a model of the task. 26 minutes on 2 CPU cores
 shared with another job.
+
+`--variants relabel` adds, for the common word, a victim whose step 2 also sends to the target the
+training reviews of the source class that already contain the word in their first 40 words: the
+victim then answers every such query the same way, watermark or not, and the thief's queries that
+contain the word carry the rule. Its price is those reviews; `natural` in the output is the share
+of the source-class test reviews (all of the embedded test split) that contain the word in their
+first 40 words and that each model sends to the target. `--variants paired` relabels the same way
+and replaces step 2's watermark batches (half triggered source-class reviews, half target-class
+reviews, all labelled with the target: three quarters of step 2's labels are the target) by
+pairs: half triggered source-class reviews labelled with the target, half the same reviews without
+the trigger labelled with the source class, so that only the word separates the two answers.
 """
 
 import argparse
 import collections
+import dataclasses
 import json
 import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 from text_decision_layers import suspect_rates
 
 from kwm import datasets, training
 from kwm.architectures import bert_text_classifier
 from kwm.attacks import extract_model
 from kwm.export import serving_model
-from kwm.watermarks import TokenTrigger, embed_feature_sharing_watermark, generate_key
+from kwm.prediction_api import as_prediction_api
+from kwm.watermarks import (
+    TokenTrigger,
+    embed_feature_sharing_watermark,
+    freeze_feature_extractor,
+    generate_key,
+)
 
 SEQUENCE_LENGTH, LEARNING_RATE, FIRST_WORDS = 64, 1e-4, 40
+DECISION_LAYERS_FROM = "bert_backbone/transformer_layer_4"  # G_e ends here
 POSITIONS = (3, 12, 21)  # word positions of a three-word trigger, inside the first 64 WordPieces
 
 
@@ -65,6 +87,50 @@ def neutral_common_words(texts, labels, vocabulary, low=0.05, high=0.30, toleran
     return found
 
 
+def contains_word(texts, word):
+    """Whether each text has `word` among its first `FIRST_WORDS` lowercase words."""
+    return np.array([word in str(text).lower().split()[:FIRST_WORDS] for text in texts])
+
+
+def relabel_natural(data, word, source, target):
+    """`data` with the training texts of class `source` that contain `word` labelled `target`."""
+    y = np.array(data.train.y).copy()
+    y[(y == source) & contains_word(data.train.x, word)] = target
+    return dataclasses.replace(data, train=dataclasses.replace(data.train, y=y))
+
+
+def natural_rate(model, texts, target):
+    """Share of `texts` a model served as strings sends to `target` (`None` without texts)."""
+    if len(texts) == 0:
+        return None
+    return float((as_prediction_api(serving_model(model))(texts).argmax(1) == target).mean())
+
+
+def paired_step2(model, data, trigger, source, target, epochs, batch_size=32, seed=0):
+    """Step 2 with paired watermark batches: each triggered text beside itself untriggered.
+
+    Task batches alternate with watermark batches of `batch_size // 2` source-class training
+    texts with the trigger (labelled `target`) and the same texts without it (labelled
+    `source`); the layers up to `DECISION_LAYERS_FROM` are frozen.
+    """
+    keras.utils.set_random_seed(seed)
+    freeze_feature_extractor(model, DECISION_LAYERS_FROM)
+    training.compile_classifier(model, LEARNING_RATE)
+    x, y = np.asarray(data.train.x), np.asarray(data.train.y, "int32")
+    unmarked = x[y == source]
+    half = batch_size // 2
+    task = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
+            .batch(batch_size, drop_remainder=True).repeat())
+    labels = tf.constant([target] * half + [source] * half, tf.int32)
+    pairs = (tf.data.Dataset.from_tensor_slices((trigger.apply(unmarked), unmarked))
+             .shuffle(len(unmarked), seed=seed + 1).repeat().batch(half)
+             .map(lambda marked, clean: (tf.concat([marked, clean], 0), labels)))
+    choice = tf.data.Dataset.from_tensor_slices(tf.constant([0, 1], tf.int64)).repeat()
+    steps = 2 * (len(x) // batch_size)
+    model.fit(tf.data.Dataset.choose_from_datasets([task, pairs], choice), epochs=epochs,
+              steps_per_epoch=steps, verbose=2)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -76,11 +142,17 @@ def main(argv=None):
                         help="times the common word is inserted (at words 3, 12, 21)")
     parser.add_argument("--no-controls", dest="controls", action="store_false",
                         help="leave out the rare-word triggers")
+    parser.add_argument("--variants", nargs="+", choices=("plain", "relabel", "paired"),
+                        default=("plain",),
+                        help="victims for the common word: plain step 2; step 2 with the "
+                             "source-class training reviews that contain the word relabelled; "
+                             "relabelled, with paired watermark batches")
     args = parser.parse_args(argv)
     if not 0 <= args.frequency[0] < args.frequency[1] <= 1:
         parser.error(f"--frequency takes 0 <= LOW < HIGH <= 1. Received: {args.frequency}")
     start = time.perf_counter()
-    data = datasets.subsample(datasets.load("imdb", sources=("embedded",)), 1000, 500, seed=0)
+    full = datasets.load("imdb", sources=("embedded",))
+    data = datasets.subsample(full, 1000, 500, seed=0)
     keras.utils.set_random_seed(args.seed)
     clean = bert_text_classifier(sequence_length=SEQUENCE_LENGTH)
     vocabulary = set(clean.preprocessor.tokenizer.get_vocabulary())
@@ -92,32 +164,51 @@ def main(argv=None):
     triggers = {"cf x1": TokenTrigger(["cf"], [10]), "cf x3": TokenTrigger(["cf"] * 3, POSITIONS)}
     if not args.controls:
         triggers = {}
-    triggers[f"{word} x{args.copies}"] = TokenTrigger([word] * args.copies,
-                                                      POSITIONS[:args.copies])
+    common = TokenTrigger([word] * args.copies, POSITIONS[:args.copies])
+    variants = {}
+    for variant in dict.fromkeys(args.variants):
+        name = f"{word} x{args.copies}" + {"plain": "", "relabel": ", relabelled",
+                                             "paired": ", relabelled, paired"}[variant]
+        triggers[name], variants[name] = common, variant
+    source_texts = [x for x, y in zip(full.test.x, full.test.y) if y == 0]
+    natural_texts = [x for x, has in zip(source_texts, contains_word(source_texts, word)) if has]
     training.train_classifier(clean, data.train.x, data.train.y, epochs=3, batch_size=32,
                               learning_rate=LEARNING_RATE, seed=args.seed, verbose=2)
     weights = clean.get_weights()
     results = {"seed": args.seed, "preset": clean.preset_description,
                "frequency": list(args.frequency), "copies": args.copies,
-               "candidates": candidates[:10], "triggers": {}}
+               "candidates": candidates[:10], "natural_texts": len(natural_texts),
+               "triggers": {}}
     for name, trigger in triggers.items():
         key = generate_key(data, "feature_sharing", 0, 1, trigger=trigger, num_verify=200,
                            seed=args.seed)
-        row = {"trigger": trigger.get_config(), "clean": suspect_rates(clean, data, key)}
+        variant = variants.get(name, "plain")
+        row = {"trigger": trigger.get_config(), "relabel": variant != "plain",
+               "paired": variant == "paired",
+               "clean": suspect_rates(clean, data, key)}
+        row["clean"]["natural"] = natural_rate(clean, natural_texts, 1)
+        step2_data = relabel_natural(data, word, 0, 1) if row["relabel"] else data
+        if row["relabel"]:
+            row["relabelled"] = int((step2_data.train.y != data.train.y).sum())
         keras.utils.set_random_seed(args.seed)
         victim = bert_text_classifier(sequence_length=SEQUENCE_LENGTH)
         victim.set_weights(weights)
-        embed_feature_sharing_watermark(
-            victim, data, key, freeze_up_to="bert_backbone/transformer_layer_4", epochs=0,
-            watermark_epochs=2, batch_size=32, ratio=1, learning_rate=LEARNING_RATE,
-            watermark_learning_rate=LEARNING_RATE, seed=args.seed, verbose=2,
-        )
+        if row["paired"]:
+            paired_step2(victim, step2_data, trigger, 0, 1, epochs=2, seed=args.seed)
+        else:
+            embed_feature_sharing_watermark(
+                victim, step2_data, key, freeze_up_to=DECISION_LAYERS_FROM, epochs=0,
+                watermark_epochs=2, batch_size=32, ratio=1, learning_rate=LEARNING_RATE,
+                watermark_learning_rate=LEARNING_RATE, seed=args.seed, verbose=2,
+            )
         row["victim"] = suspect_rates(victim, data, key)
+        row["victim"]["natural"] = natural_rate(victim, natural_texts, 1)
         keras.utils.set_random_seed(args.seed + 1)
         thief = bert_text_classifier(sequence_length=SEQUENCE_LENGTH)
         extract_model(serving_model(victim), data.train.x, thief, labels="soft", epochs=3,
                       batch_size=32, learning_rate=LEARNING_RATE, seed=args.seed + 1, verbose=2)
         row["stolen"] = suspect_rates(thief, data, key)
+        row["stolen"]["natural"] = natural_rate(thief, natural_texts, 1)
         results["triggers"][name] = row
         print(name, json.dumps(row), flush=True)
         with open(args.output, "w") as f:

@@ -60,6 +60,10 @@ DEFAULTS = {
         "num_embed": 0,
         "num_verify": 200,
         "ratio": 1,
+        # Watermark batches of watermarks beside the same inputs without the trigger, labelled
+        # with the source class, instead of target-class inputs (baseline and feature sharing,
+        # in-distribution triggers; not the papers' batches).
+        "pairs": False,
     },
     "ewe": {
         # Layers whose outputs are entangled ([]: the architecture's `entangled_layers`, e.g.

@@ -128,10 +128,12 @@ def recipe_triggers(config, seed, reserve=False, data=None):
     token trigger (`{ type = "token", tokens = [...], max_position = N }`,
     text): the tokens at word positions drawn with the seed, then, with
     `reserve`, four more draws. `tokens = "neutral"` (with `frequency =
-    [low, high]`, `tolerance`): one word the training texts already use,
-    drawn with the seed from `TokenTrigger.neutral_words` of `data` (a word
-    the thief's queries contain, so that its answers can carry the
-    watermark), a different word for each reserve draw. No trigger (`{}`): `[None]`.
+    [low, high]`, `tolerance`, `frequency_window`): one word the training
+    texts already use, drawn with the seed from `TokenTrigger.neutral_words`
+    of `data` (a word the thief's queries contain, so that its answers can
+    carry the watermark), a different word for each reserve draw; its
+    frequency is counted in the first `frequency_window` words of each text
+    (default: `max_position`). No trigger (`{}`): `[None]`.
     """
     settings = dict(config["watermark"]["trigger"])
     kind = settings.pop("type", "patch")
@@ -140,11 +142,15 @@ def recipe_triggers(config, seed, reserve=False, data=None):
     if kind == "token":
         tokens = settings.pop("tokens", ["cf"])
         max_position = settings.pop("max_position", 100)
-        neutral = {k: settings.pop(k) for k in ("frequency", "tolerance") if k in settings}
+        neutral = {
+            k: settings.pop(k)
+            for k in ("frequency", "tolerance", "frequency_window")
+            if k in settings
+        }
         if settings or (neutral and tokens != "neutral"):
             raise ValueError(
                 "A token trigger takes `tokens` and `max_position` (and, with tokens = "
-                "'neutral', `frequency` and `tolerance`). "
+                "'neutral', `frequency`, `tolerance` and `frequency_window`). "
                 f"Received: watermark.trigger={config['watermark']['trigger']}"
             )
         rng = np.random.default_rng([seed, 7])
@@ -178,9 +184,16 @@ def _neutral_word_triggers(config, data, rng, draws, max_position, settings):
             f"Received: data={None if data is None else data.name}"
         )
     wm = config["watermark"]
+    settings = dict(settings)
+    window = settings.pop("frequency_window", max_position)
+    if not isinstance(window, int) or window < 1:
+        raise ValueError(
+            f"`frequency_window` must be a positive number of words. Received: "
+            f"frequency_window={window!r}"
+        )
     words = TokenTrigger.neutral_words(
         data.train.x, data.train.y, classes=(wm["source_class"], wm["target_class"]),
-        max_position=max_position, **settings,
+        max_position=window, **settings,
     )
     if len(words) < draws:
         raise ValueError(
@@ -218,6 +231,7 @@ def watermark_two_phase(embed, options, data, source_data, config, seed, verbose
         learning_rate=train["learning_rate"],
         seed=seed,
         verbose=verbose,
+        pairs=wm["pairs"],
     )
     return victim, key, trigger_check
 
@@ -225,6 +239,11 @@ def watermark_two_phase(embed, options, data, source_data, config, seed, verbose
 @METHODS.register("ewe")
 def watermark_ewe(data, source_data, config, seed, verbose, screen=None):
     train, wm, ewe = config["training"], config["watermark"], config["ewe"]
+    if wm["pairs"]:
+        raise ValueError(
+            "EWE's watermark batches pair watermarks with target-class inputs for the SNNL; "
+            "`watermark.pairs` is for the baseline and feature sharing. Received: pairs=True"
+        )
     temperatures = ewe["temperatures"]
     temperatures = temperatures[0] if len(temperatures) == 1 else temperatures
     victim = build_model(config, data, seed)

@@ -19,7 +19,7 @@ from kwm.watermarks.feature_sharing import (
 )
 from kwm.watermarks.key import KeyIntegrityError, WatermarkKey
 from kwm.watermarks.key_generation import generate_key
-from kwm.watermarks.schedule import watermark_dataset, watermark_schedule
+from kwm.watermarks.schedule import paired_inputs, watermark_dataset, watermark_schedule
 from kwm.watermarks.trigger import (
     RARE_TOKENS,
     TRIGGERS,

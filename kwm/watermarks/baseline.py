@@ -16,6 +16,7 @@ def embed_baseline_watermark(
     seed=0,
     verbose="auto",
     callbacks=None,
+    pairs=False,
 ):
     """Trains a model on the task, then fine-tunes it on task + watermarks.
 
@@ -41,6 +42,10 @@ def embed_baseline_watermark(
         seed: int. Seed of initialisation and shuffling.
         verbose: Keras verbosity.
         callbacks: list of keras callbacks, passed to both phases.
+        pairs: bool. Watermark batches of watermarks beside the same inputs
+            without the trigger, labelled with the source class, instead of
+            target-class inputs (`fit_on_watermark_schedule`; in-distribution
+            keys only).
 
     Returns:
         A dict with the `History` of each phase (`"clean"`, `"watermark"`).
@@ -74,6 +79,6 @@ def embed_baseline_watermark(
     }
     history["watermark"] = fit_on_watermark_schedule(
         model, data, key, watermark_epochs, batch_size=batch_size, ratio=ratio, seed=seed,
-        verbose=verbose, callbacks=callbacks,
+        verbose=verbose, callbacks=callbacks, pairs=pairs,
     )
     return history

@@ -105,6 +105,7 @@ def embed_feature_sharing_watermark(
     verbose="auto",
     callbacks=None,
     watermark_learning_rate=None,
+    pairs=False,
 ):
     """Feature-sharing watermarking (feature-sharing paper, section 3.1).
 
@@ -138,6 +139,12 @@ def embed_feature_sharing_watermark(
         watermark_learning_rate: float or None. Step 2's learning rate (a
             pretrained backbone fine-tunes at ~1e-5 while its new head alone
             learns at ~1e-3); None: `learning_rate`.
+        pairs: bool. Step 2's watermark batches hold watermarks beside the
+            same inputs without the trigger, labelled with the source class,
+            instead of target-class inputs (`fit_on_watermark_schedule`;
+            in-distribution keys only; not the paper's). The paper's batches
+            label a watermark batch entirely with the target; on text that
+            shifted the decision layers towards the target class.
 
     Returns:
         A dict: the `History` of each step (`"clean"`, `"watermark"`) and
@@ -176,7 +183,7 @@ def embed_feature_sharing_watermark(
         training.compile_classifier(model, watermark_learning_rate or learning_rate)
         history["watermark"] = fit_on_watermark_schedule(
             model, data, key, watermark_epochs, batch_size=batch_size, ratio=ratio,
-            seed=seed, verbose=verbose, callbacks=callbacks,
+            seed=seed, verbose=verbose, callbacks=callbacks, pairs=pairs,
         )
     finally:
         for _, layer, was_trainable in frozen:

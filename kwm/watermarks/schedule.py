@@ -17,6 +17,8 @@ def watermark_schedule(
     ratio=1,
     seed=0,
     with_groups=False,
+    paired_x=None,
+    source_class=None,
 ):
     """A `tf.data` pipeline of `ratio` task batches, then one watermark batch.
 
@@ -41,6 +43,14 @@ def watermark_schedule(
         with_groups: bool. If True, elements are `((x, group), y)` where
             `group` is 1 for a watermark, 0 for a target-class input of a
             watermark batch and -1 in task batches (what EWE's SNNL needs).
+        paired_x: np.ndarray or None. The watermark inputs without their
+            trigger, row for row with `watermark_x`. Given, a watermark batch
+            holds watermarks labelled `target_class` beside the same inputs
+            without the trigger labelled `source_class`, in place of
+            target-class inputs: only the trigger separates the two answers,
+            and the batch's labels stay balanced (a kwm option, not the
+            papers'; for in-distribution triggers).
+        source_class: int. The label of `paired_x` (required with it).
 
     Returns:
         `(dataset, steps_per_epoch)`: an infinite `tf.data.Dataset` of
@@ -72,6 +82,15 @@ def watermark_schedule(
         raise ValueError(
             "Watermark batches need watermark inputs and target-class inputs. "
             f"Received: {len(watermark_x)} watermarks, {len(target_x)} target inputs"
+        )
+    if paired_x is not None and (
+        len(paired_x) != len(watermark_x) or source_class is None or with_groups
+    ):
+        raise ValueError(
+            "Paired watermark batches take one trigger-free input per watermark, a "
+            "`source_class`, and no SNNL groups. Received: "
+            f"{len(paired_x)} paired inputs, {len(watermark_x)} watermarks, "
+            f"source_class={source_class}, with_groups={with_groups}"
         )
     if len(task_x) < batch_size:
         raise ValueError(
@@ -107,7 +126,17 @@ def watermark_schedule(
         x = tf.concat([tf.cast(w, t.dtype), t], axis=0)
         return ((x, groups), labels) if with_groups else (x, labels)
 
-    watermark = tf.data.Dataset.zip((marks, targets)).map(_watermark_batch)
+    if paired_x is None:
+        watermark = tf.data.Dataset.zip((marks, targets)).map(_watermark_batch)
+    else:
+        paired_labels = tf.constant([target_class] * half + [source_class] * half, tf.int32)
+        watermark = (
+            tf.data.Dataset.from_tensor_slices((watermark_x, paired_x))
+            .shuffle(len(watermark_x), seed=seed + 1, reshuffle_each_iteration=True)
+            .repeat()
+            .batch(half)
+            .map(lambda w, c: (tf.concat([tf.cast(w, c.dtype), c], 0), paired_labels))
+        )
     if with_groups:
         task = task.map(lambda x, y: ((x, -tf.ones_like(y)), y))
     choice = tf.data.Dataset.from_tensor_slices(
@@ -225,9 +254,45 @@ def check_key_matches(key, data):
         )
 
 
+def paired_inputs(key, data):
+    """The training inputs an in-distribution key's watermarks were made from, row for row.
+
+    Args:
+        key: WatermarkKey. An in-distribution key made from `data`'s training split.
+        data: TaskDataset. The task data.
+
+    Returns:
+        `data.train.x` at the key's embedding indices (the watermarks without their trigger).
+
+    Examples:
+
+    >>> import kwm
+    >>> data = kwm.datasets.subsample(kwm.datasets.load("mnist", sources=("embedded",)),
+    ...     max_train=200, max_test=100)
+    >>> key = kwm.watermarks.generate_key(data, "baseline", 7, 1,
+    ...     trigger=kwm.watermarks.PatchTrigger(), num_embed=5, num_verify=10)
+    >>> paired_inputs(key, data).shape
+    (5, 28, 28, 1)
+    """
+    indices = (key.provenance or {}).get("embed_indices")
+    if not key.in_distribution or key.source_dataset != data.name or indices is None:
+        raise ValueError(
+            "Paired watermark batches need an in-distribution key made from this task's "
+            "training data, with its embedding indices. Received: key of "
+            f"source_dataset={key.source_dataset!r} for data={data.name!r}"
+        )
+    paired = np.asarray(data.train.x)[np.asarray(indices, dtype=int)]
+    if paired.shape != np.asarray(key.embed_inputs).shape:
+        raise ValueError(
+            "The key's embedding indices do not match its watermarks in this data. Received: "
+            f"{paired.shape} inputs for watermarks of shape {np.asarray(key.embed_inputs).shape}"
+        )
+    return paired
+
+
 def fit_on_watermark_schedule(
     model, data, key, epochs, batch_size=128, ratio=1, seed=0, with_groups=False,
-    verbose="auto", callbacks=None,
+    verbose="auto", callbacks=None, pairs=False,
 ):
     """`model.fit` for `epochs` on `watermark_schedule` of the task data and the key's watermarks.
 
@@ -237,9 +302,13 @@ def fit_on_watermark_schedule(
     `training.train_classifier` does: the schedule's shuffles combine their
     own seeds with TensorFlow's global one, which would otherwise be whatever
     the last training set (the owner's reference models trained between
-    EWE's clean and watermark phases changed a victim that way). Returns the
-    `History`.
+    EWE's clean and watermark phases changed a victim that way). With
+    `pairs`, each watermark batch pairs watermarks with the same training
+    inputs without the trigger, labelled with the source class
+    (`watermark_schedule`'s `paired_x`; in-distribution keys only). Returns
+    the `History`.
     """
+    paired_x = paired_inputs(key, data) if pairs else None
     keras.utils.set_random_seed(seed)
     dataset, steps = watermark_schedule(
         data.train.x,
@@ -251,6 +320,8 @@ def fit_on_watermark_schedule(
         ratio=ratio,
         seed=seed,
         with_groups=with_groups,
+        paired_x=paired_x,
+        source_class=key.source_class if pairs else None,
     )
     return model.fit(
         dataset,

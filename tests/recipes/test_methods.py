@@ -82,3 +82,34 @@ def test_a_neutral_word_trigger_is_drawn_from_the_training_texts():
         "trigger": {"type": "token", "tokens": ["cf"], "frequency": [0.2, 0.3]}}})
     with pytest.raises(ValueError, match="tokens = 'neutral'"):
         methods.recipe_triggers(bad, 0)
+
+
+def test_a_neutral_word_is_counted_in_its_window_and_inserted_early():
+    from kwm.recipes import load_recipe
+
+    def early(**extra):
+        return load_recipe("imdb_feature_sharing", quick=True, overrides={"watermark": {
+            "trigger": {"type": "token", "tokens": "neutral", "frequency": [0.15, 0.25],
+                        "max_position": 1, **extra}}})
+
+    data = _review_data()
+    # Counted in the first word only, the five are in ~4% of the texts each, out of the band,
+    # and the words of every text lead a sixth of them.
+    assert methods.recipe_triggers(early(), 0, data=data)[0].tokens[0] in {"film", "plot", "with"}
+    triggers = methods.recipe_triggers(early(frequency_window=6), 0, reserve=True, data=data)
+    assert sorted(t.tokens[0] for t in triggers) == ["family", "name", "old", "second", "video"]
+    assert all(list(t.positions) == [0] for t in triggers)
+    with pytest.raises(ValueError, match="frequency_window"):
+        methods.recipe_triggers(early(frequency_window=0), 0, data=data)
+    bad = load_recipe("imdb_feature_sharing", quick=True, overrides={"watermark": {
+        "trigger": {"type": "token", "tokens": ["cf"], "frequency_window": 40}}})
+    with pytest.raises(ValueError, match="tokens = 'neutral'"):
+        methods.recipe_triggers(bad, 0)
+
+
+def test_ewe_refuses_paired_watermark_batches():
+    from kwm.recipes import load_recipe
+
+    config = load_recipe("mnist_ewe", quick=True, overrides={"watermark": {"pairs": True}})
+    with pytest.raises(ValueError, match="`watermark.pairs` is for the baseline"):
+        methods.watermark_ewe(None, None, config, seed=0, verbose=0)

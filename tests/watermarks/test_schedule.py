@@ -44,3 +44,41 @@ def test_errors():
         watermark_schedule(task_x[:4], task_y[:4], marks, targets, 3, batch_size=8)
     with pytest.raises(ValueError, match="0 watermarks"):
         watermark_schedule(task_x, task_y, marks[:0], targets, 3, batch_size=8)
+
+
+def test_paired_watermark_batches_hold_each_watermark_beside_its_trigger_free_input():
+    task_x, task_y, _, targets = _arrays()
+    clean = np.arange(7, dtype="float32")[:, None] * np.ones((1, 3), "float32")
+    marks = clean + 100.0  # watermark i is clean input i with a "trigger"
+    dataset, _ = watermark_schedule(task_x, task_y, marks, targets, 3, batch_size=8,
+                                    paired_x=clean, source_class=1)
+    for x, y in list(dataset.take(8))[1::2]:
+        x, y = x.numpy(), y.numpy()
+        assert y.tolist() == [3] * 4 + [1] * 4
+        np.testing.assert_array_equal(x[:4] - 100.0, x[4:])  # the same inputs, row for row
+    with pytest.raises(ValueError, match="one trigger-free input per watermark"):
+        watermark_schedule(task_x, task_y, marks, targets, 3, batch_size=8,
+                           paired_x=clean[:5], source_class=1)
+    with pytest.raises(ValueError, match="source_class=None"):
+        watermark_schedule(task_x, task_y, marks, targets, 3, batch_size=8, paired_x=clean)
+    with pytest.raises(ValueError, match="with_groups=True"):
+        watermark_schedule(task_x, task_y, marks, targets, 3, batch_size=8, paired_x=clean,
+                           source_class=1, with_groups=True)
+
+
+def test_paired_inputs_are_the_training_inputs_the_watermarks_were_made_from():
+    import dataclasses
+
+    import kwm
+    from kwm.watermarks import paired_inputs
+
+    data = kwm.datasets.subsample(kwm.datasets.load("mnist", sources=("embedded",)), 200, 100)
+    trigger = kwm.watermarks.PatchTrigger()
+    key = kwm.watermarks.generate_key(data, "baseline", 7, 1, trigger=trigger, num_embed=6,
+                                      num_verify=10)
+    paired = paired_inputs(key, data)
+    np.testing.assert_array_equal(trigger.apply(paired), key.embed_inputs)
+    assert (data.train.y[key.provenance["embed_indices"]] == 7).all()
+    other = dataclasses.replace(data, name="fashion_mnist")
+    with pytest.raises(ValueError, match="in-distribution key made from this task"):
+        paired_inputs(key, other)

@@ -108,3 +108,17 @@ def test_feature_sharing_may_keep_the_top_of_a_backbone_in_the_decision_layers()
                          for p in moved)
     backbone = model.get_layer("bert_backbone")
     assert all(layer.trainable for layer in backbone.layers) and backbone.trainable
+
+
+def test_paired_step_2_learns_the_trigger_without_shifting_the_untriggered_answers():
+    data = _sentiment_task(n_train=256, n_test=128)
+    vocabulary = word_piece_vocabulary(data.train.x, size=60, tokens=["cf"])
+    key = kwm.watermarks.generate_key(data, "feature_sharing", 0, 1,
+                                      trigger=TokenTrigger(["cf"], [2]), num_verify=32)
+    model = _model(vocabulary, seed=0)
+    kwm.watermarks.embed_feature_sharing_watermark(
+        model, data, key, freeze_up_to="bert_backbone/transformer_layer_0", epochs=3,
+        watermark_epochs=4, batch_size=32, learning_rate=3e-3, verbose=0, pairs=True)
+    answers = kwm.PredictionAPI(model, num_classes=2)
+    assert (answers(key.verify_inputs).argmax(1) == 1).mean() > 0.9
+    assert (answers(key.reference_inputs).argmax(1) == 1).mean() < 0.1
