@@ -4,6 +4,8 @@
     python benchmarks/text_trigger_words.py --frequency 0.01 0.03 --copies 1 --no-controls
     python benchmarks/text_trigger_words.py --frequency 0.01 0.03 --copies 1 --no-controls \
         --variants plain relabel
+    python benchmarks/text_trigger_words.py --copies 1 --no-controls --variants paired \
+        --words man before original
 
 A rare word ("cf") never occurs in the reviews a thief sends, so the victim's answers say nothing
 about it and the copy keeps nothing (`benchmarks/text_decision_layers.py`). Feature sharing's
@@ -36,6 +38,7 @@ and replaces step 2's watermark batches (half triggered source-class reviews, ha
 reviews, all labelled with the target: three quarters of step 2's labels are the target) by
 pairs: half triggered source-class reviews labelled with the target, half the same reviews without
 the trigger labelled with the source class, so that only the word separates the two answers.
+`--words` names the common words to try instead of the most frequent one of the band.
 """
 
 import argparse
@@ -142,6 +145,9 @@ def main(argv=None):
                         help="times the common word is inserted (at words 3, 12, 21)")
     parser.add_argument("--no-controls", dest="controls", action="store_false",
                         help="leave out the rare-word triggers")
+    parser.add_argument("--words", nargs="+", default=None,
+                        help="common words to try (single WordPieces); default: the most "
+                             "frequent neutral word of the --frequency band")
     parser.add_argument("--variants", nargs="+", choices=("plain", "relabel", "paired"),
                         default=("plain",),
                         help="victims for the common word: plain step 2; step 2 with the "
@@ -160,31 +166,36 @@ def main(argv=None):
     print("neutral common words:", candidates[:10], flush=True)
     if not candidates:
         parser.error(f"no neutral word in that frequency band. Received: {args.frequency}")
-    word = candidates[0][0]
+    words = args.words or [candidates[0][0]]
+    missing = [w for w in words if w not in vocabulary]
+    if missing:
+        parser.error("--words takes single WordPieces of the model's vocabulary. "
+                     f"Received: {missing}")
     triggers = {"cf x1": TokenTrigger(["cf"], [10]), "cf x3": TokenTrigger(["cf"] * 3, POSITIONS)}
     if not args.controls:
         triggers = {}
-    common = TokenTrigger([word] * args.copies, POSITIONS[:args.copies])
-    variants = {}
-    for variant in dict.fromkeys(args.variants):
-        name = f"{word} x{args.copies}" + {"plain": "", "relabel": ", relabelled",
-                                             "paired": ", relabelled, paired"}[variant]
-        triggers[name], variants[name] = common, variant
+    variants, trigger_words = {}, {}
+    for word in words:
+        common = TokenTrigger([word] * args.copies, POSITIONS[:args.copies])
+        for variant in dict.fromkeys(args.variants):
+            name = f"{word} x{args.copies}" + {"plain": "", "relabel": ", relabelled",
+                                                 "paired": ", relabelled, paired"}[variant]
+            triggers[name], variants[name], trigger_words[name] = common, variant, word
     source_texts = [x for x, y in zip(full.test.x, full.test.y) if y == 0]
-    natural_texts = [x for x, has in zip(source_texts, contains_word(source_texts, word)) if has]
     training.train_classifier(clean, data.train.x, data.train.y, epochs=3, batch_size=32,
                               learning_rate=LEARNING_RATE, seed=args.seed, verbose=2)
     weights = clean.get_weights()
     results = {"seed": args.seed, "preset": clean.preset_description,
                "frequency": list(args.frequency), "copies": args.copies,
-               "candidates": candidates[:10], "natural_texts": len(natural_texts),
-               "triggers": {}}
+               "candidates": candidates[:10], "triggers": {}}
     for name, trigger in triggers.items():
         key = generate_key(data, "feature_sharing", 0, 1, trigger=trigger, num_verify=200,
                            seed=args.seed)
-        variant = variants.get(name, "plain")
+        variant, word = variants.get(name, "plain"), trigger_words.get(name, trigger.tokens[0])
+        natural_texts = [x for x, has in zip(source_texts, contains_word(source_texts, word))
+                         if has]
         row = {"trigger": trigger.get_config(), "relabel": variant != "plain",
-               "paired": variant == "paired",
+               "paired": variant == "paired", "natural_texts": len(natural_texts),
                "clean": suspect_rates(clean, data, key)}
         row["clean"]["natural"] = natural_rate(clean, natural_texts, 1)
         step2_data = relabel_natural(data, word, 0, 1) if row["relabel"] else data
