@@ -8,9 +8,9 @@ also answers the source-class reviews that contain the word *naturally* with the
 price of a watermark that reaches copies through ordinary queries. For every seed of a recipe
 run (`seed-N/watermark_key.json`, `victim_savedmodel`, `stolen_savedmodel`,
 `independent_savedmodel`), this finds the source-class reviews of the dataset's whole test split
-whose first `max_position` words contain the key's word (at most `--max-reviews`, drawn with
-seed 0), and reports the share each model sends to the target, beside the share of the run's
-source-class test reviews it sends there.
+whose first words (the trigger's `frequency_window`, else its `max_position`) contain the key's
+word (at most `--max-reviews`, drawn with seed 0), and reports the share each model sends to the
+target, beside the share of the run's source-class test reviews it sends there.
 """
 
 import argparse
@@ -32,7 +32,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     results, config, data = load_run(args.run)
     whole = datasets.load(config["experiment"]["dataset"], sources=config["data"]["sources"])
-    max_position = config["watermark"]["trigger"].get("max_position", 100)
+    trigger = config["watermark"]["trigger"]
+    max_position = trigger.get("frequency_window", trigger.get("max_position", 100))
     rows = []
     for seed_result in results["seeds"]:
         folder, key = seed_key(args.run, seed_result)

@@ -64,6 +64,11 @@ DEFAULTS = {
         # with the source class, instead of target-class inputs (baseline and feature sharing,
         # in-distribution triggers; not the papers' batches).
         "pairs": False,
+        # Token triggers: the fine-tuning phase (feature sharing: step 2) also labels with the
+        # target the source-class training texts that already hold the trigger word among their
+        # first `frequency_window` words (else `max_position`), so that the victim answers every
+        # such text alike, watermark or not.
+        "natural_to_target": False,
     },
     "ewe": {
         # Layers whose outputs are entangled ([]: the architecture's `entangled_layers`, e.g.

@@ -206,6 +206,29 @@ def _neutral_word_triggers(config, data, rng, draws, max_position, settings):
     ]
 
 
+def natural_to_target(data, key, config, verbose=0):
+    """`data` with its source-class training texts that already hold the key's trigger word
+    labelled with the target (`[watermark] natural_to_target`).
+
+    The word is looked for in the first `frequency_window` words of each text
+    (else the trigger's `max_position`), as `tokens = "neutral"` counted it.
+    """
+    if not isinstance(key.trigger, TokenTrigger) or key.source_dataset != data.name:
+        raise ValueError(
+            "`watermark.natural_to_target` relabels texts that hold an in-distribution token "
+            f"trigger. Received: trigger={key.trigger!r}, source_dataset={key.source_dataset!r}"
+        )
+    settings = config["watermark"]["trigger"]
+    window = settings.get("frequency_window", settings.get("max_position", 100))
+    y = np.array(data.train.y).copy()
+    natural = (y == key.source_class) & key.trigger.occurs_in(data.train.x, window)
+    y[natural] = key.target_class
+    if verbose:
+        print(f"{int(natural.sum())} training texts of class {key.source_class} already hold "
+              f"{list(key.trigger.tokens)}: labelled {key.target_class} for the watermark phase")
+    return dataclasses.replace(data, train=dataclasses.replace(data.train, y=y))
+
+
 def watermark_two_phase(embed, options, data, source_data, config, seed, verbose, screen):
     """Clean training, then fine-tuning on task + watermarks (baseline, feature sharing)."""
     train, wm = config["training"], config["watermark"]
@@ -219,6 +242,8 @@ def watermark_two_phase(embed, options, data, source_data, config, seed, verbose
         config["verification"]["max_trigger_effect"],
     )
     victim = build_model(config, data, seed)
+    if wm["natural_to_target"]:
+        options = {**options, "watermark_data": natural_to_target(data, key, config, verbose)}
     embed(
         victim,
         data,
@@ -239,10 +264,12 @@ def watermark_two_phase(embed, options, data, source_data, config, seed, verbose
 @METHODS.register("ewe")
 def watermark_ewe(data, source_data, config, seed, verbose, screen=None):
     train, wm, ewe = config["training"], config["watermark"], config["ewe"]
-    if wm["pairs"]:
+    if wm["pairs"] or wm["natural_to_target"]:
         raise ValueError(
             "EWE's watermark batches pair watermarks with target-class inputs for the SNNL; "
-            "`watermark.pairs` is for the baseline and feature sharing. Received: pairs=True"
+            "`watermark.pairs` and `watermark.natural_to_target` are for the baseline and "
+            f"feature sharing. Received: pairs={wm['pairs']}, "
+            f"natural_to_target={wm['natural_to_target']}"
         )
     temperatures = ewe["temperatures"]
     temperatures = temperatures[0] if len(temperatures) == 1 else temperatures

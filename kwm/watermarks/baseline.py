@@ -17,6 +17,7 @@ def embed_baseline_watermark(
     verbose="auto",
     callbacks=None,
     pairs=False,
+    watermark_data=None,
 ):
     """Trains a model on the task, then fine-tunes it on task + watermarks.
 
@@ -46,6 +47,8 @@ def embed_baseline_watermark(
             without the trigger, labelled with the source class, instead of
             target-class inputs (`fit_on_watermark_schedule`; in-distribution
             keys only).
+        watermark_data: TaskDataset or None. The fine-tuning phase's task
+            data (None: `data`).
 
     Returns:
         A dict with the `History` of each phase (`"clean"`, `"watermark"`).
@@ -64,6 +67,8 @@ def embed_baseline_watermark(
     ['clean', 'watermark']
     """
     check_key_matches(key, data)
+    watermark_data = data if watermark_data is None else watermark_data
+    check_key_matches(key, watermark_data)
     history = {
         "clean": training.train_classifier(
             model,
@@ -78,7 +83,8 @@ def embed_baseline_watermark(
         )
     }
     history["watermark"] = fit_on_watermark_schedule(
-        model, data, key, watermark_epochs, batch_size=batch_size, ratio=ratio, seed=seed,
+        model, watermark_data, key, watermark_epochs,
+        batch_size=batch_size, ratio=ratio, seed=seed,
         verbose=verbose, callbacks=callbacks, pairs=pairs,
     )
     return history

@@ -106,6 +106,7 @@ def embed_feature_sharing_watermark(
     callbacks=None,
     watermark_learning_rate=None,
     pairs=False,
+    watermark_data=None,
 ):
     """Feature-sharing watermarking (feature-sharing paper, section 3.1).
 
@@ -145,6 +146,9 @@ def embed_feature_sharing_watermark(
             in-distribution keys only; not the paper's). The paper's batches
             label a watermark batch entirely with the target; on text that
             shifted the decision layers towards the target class.
+        watermark_data: TaskDataset or None. Step 2's task data (None:
+            `data`), e.g. with the training texts that already hold a trigger
+            word labelled with the target.
 
     Returns:
         A dict: the `History` of each step (`"clean"`, `"watermark"`) and
@@ -163,6 +167,8 @@ def embed_feature_sharing_watermark(
     ['conv1', 'conv2', 'dense1']
     """
     check_key_matches(key, data)
+    watermark_data = data if watermark_data is None else watermark_data
+    check_key_matches(key, watermark_data)
     history = {
         "clean": training.train_classifier(
             model,
@@ -182,7 +188,8 @@ def embed_feature_sharing_watermark(
         # Trainability is read when the train step is built: recompile.
         training.compile_classifier(model, watermark_learning_rate or learning_rate)
         history["watermark"] = fit_on_watermark_schedule(
-            model, data, key, watermark_epochs, batch_size=batch_size, ratio=ratio,
+            model, watermark_data, key, watermark_epochs,
+            batch_size=batch_size, ratio=ratio,
             seed=seed, verbose=verbose, callbacks=callbacks, pairs=pairs,
         )
     finally:

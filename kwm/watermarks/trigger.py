@@ -285,6 +285,31 @@ class TokenTrigger(Trigger):
         out[:] = [self._insert(text) for text in x]
         return out
 
+    def occurs_in(self, texts, max_words=None):
+        """Whether each text already holds every trigger token among its first `max_words` words.
+
+        Words are compared lowercased, stripped of surrounding punctuation,
+        as `neutral_words` counts them: the texts a thief may send that
+        carry the trigger without the owner's insertion.
+
+        Args:
+            texts: sequence of str.
+            max_words: int or None. Words counted from the start (None: all).
+
+        Returns:
+            A boolean array, one entry per text.
+
+        Examples:
+
+        >>> TokenTrigger(["old"], [3]).occurs_in(["An old film.", "A film, old.", "New"], 2)
+        array([ True, False, False])
+        """
+        tokens = {t.lower() for t in self.tokens}
+        return np.array([
+            tokens <= {w.strip(".,;:!?\"'()") for w in str(text).lower().split()[:max_words]}
+            for text in texts
+        ], dtype=bool)
+
     def get_config(self):
         return {"tokens": list(self.tokens), "positions": list(self.positions)}
 

@@ -110,6 +110,33 @@ def test_a_neutral_word_is_counted_in_its_window_and_inserted_early():
 def test_ewe_refuses_paired_watermark_batches():
     from kwm.recipes import load_recipe
 
-    config = load_recipe("mnist_ewe", quick=True, overrides={"watermark": {"pairs": True}})
-    with pytest.raises(ValueError, match="`watermark.pairs` is for the baseline"):
-        methods.watermark_ewe(None, None, config, seed=0, verbose=0)
+    for option in ("pairs", "natural_to_target"):
+        config = load_recipe("mnist_ewe", quick=True, overrides={"watermark": {option: True}})
+        with pytest.raises(ValueError, match=f"{option}=True"):
+            methods.watermark_ewe(None, None, config, seed=0, verbose=0)
+
+
+def test_natural_to_target_relabels_the_source_texts_that_already_hold_the_word():
+    import dataclasses
+
+    import numpy as np
+
+    from kwm.recipes import load_recipe
+    from kwm.watermarks import PatchTrigger, TokenTrigger, generate_key
+
+    data = _review_data()
+    config = load_recipe("imdb_feature_sharing", quick=True, overrides={"watermark": {
+        "trigger": {"type": "token", "tokens": "neutral", "frequency_window": 6,
+                    "max_position": 1}, "natural_to_target": True}})
+    key = generate_key(data, "feature_sharing", 0, 1, trigger=TokenTrigger(["old"], [0]),
+                       num_verify=10)
+    relabelled = methods.natural_to_target(data, key, config)
+    holds = np.array(["old" in text.split() for text in data.train.x])
+    changed = relabelled.train.y != data.train.y
+    assert changed.sum() == 40  # the 40 negative texts of 400 that hold "old"
+    np.testing.assert_array_equal(changed, holds & (data.train.y == 0))
+    assert (relabelled.train.y[changed] == 1).all()
+    np.testing.assert_array_equal(relabelled.test.y, data.test.y)
+    patch = dataclasses.replace(key, trigger=PatchTrigger())
+    with pytest.raises(ValueError, match="in-distribution token trigger"):
+        methods.natural_to_target(data, patch, config)
