@@ -22,6 +22,7 @@ import numpy as np
 from reextraction import load_run, seed_key
 
 from kwm import PredictionAPI, datasets
+from kwm.recipes import methods
 
 
 def main(argv=None):
@@ -32,8 +33,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     results, config, data = load_run(args.run)
     whole = datasets.load(config["experiment"]["dataset"], sources=config["data"]["sources"])
-    trigger = config["watermark"]["trigger"]
-    max_position = trigger.get("frequency_window", trigger.get("max_position", 100))
+    max_position = methods.trigger_window(config)
     rows = []
     for seed_result in results["seeds"]:
         folder, key = seed_key(args.run, seed_result)

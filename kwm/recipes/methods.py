@@ -177,6 +177,24 @@ def recipe_triggers(config, seed, reserve=False, data=None):
     return triggers
 
 
+def trigger_window(config):
+    """How many first words of a text a recipe's token trigger looks at.
+
+    The trigger's `frequency_window` (where a neutral word's frequency is
+    counted), else its `max_position` (where the word is inserted), else 100.
+
+    Args:
+        config: dict. A recipe configuration with a `[watermark] trigger`.
+
+    Examples:
+
+    >>> trigger_window({"watermark": {"trigger": {"type": "token", "max_position": 5}}})
+    5
+    """
+    settings = config["watermark"]["trigger"]
+    return settings.get("frequency_window", settings.get("max_position", 100))
+
+
 def _neutral_word_triggers(config, data, rng, draws, max_position, settings):
     if data is None or data.modality != "text":
         raise ValueError(
@@ -185,7 +203,8 @@ def _neutral_word_triggers(config, data, rng, draws, max_position, settings):
         )
     wm = config["watermark"]
     settings = dict(settings)
-    window = settings.pop("frequency_window", max_position)
+    settings.pop("frequency_window", None)
+    window = trigger_window(config)
     if not isinstance(window, int) or window < 1:
         raise ValueError(
             f"`frequency_window` must be a positive number of words. Received: "
@@ -218,8 +237,7 @@ def natural_to_target(data, key, config, verbose=0):
             "`watermark.natural_to_target` relabels texts that hold an in-distribution token "
             f"trigger. Received: trigger={key.trigger!r}, source_dataset={key.source_dataset!r}"
         )
-    settings = config["watermark"]["trigger"]
-    window = settings.get("frequency_window", settings.get("max_position", 100))
+    window = trigger_window(config)
     y = np.array(data.train.y).copy()
     natural = (y == key.source_class) & key.trigger.occurs_in(data.train.x, window)
     y[natural] = key.target_class

@@ -67,8 +67,10 @@ def embed_baseline_watermark(
     ['clean', 'watermark']
     """
     check_key_matches(key, data)
-    watermark_data = data if watermark_data is None else watermark_data
-    check_key_matches(key, watermark_data)
+    if watermark_data is None:
+        watermark_data = data
+    else:
+        check_key_matches(key, watermark_data)
     history = {
         "clean": training.train_classifier(
             model,

@@ -167,8 +167,10 @@ def embed_feature_sharing_watermark(
     ['conv1', 'conv2', 'dense1']
     """
     check_key_matches(key, data)
-    watermark_data = data if watermark_data is None else watermark_data
-    check_key_matches(key, watermark_data)
+    if watermark_data is None:
+        watermark_data = data
+    else:
+        check_key_matches(key, watermark_data)
     history = {
         "clean": training.train_classifier(
             model,

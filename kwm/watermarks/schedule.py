@@ -105,18 +105,6 @@ def watermark_schedule(
         .batch(batch_size, drop_remainder=True)
         .repeat()
     )
-    marks = (
-        tf.data.Dataset.from_tensor_slices(watermark_x)
-        .shuffle(len(watermark_x), seed=seed + 1, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(half)
-    )
-    targets = (
-        tf.data.Dataset.from_tensor_slices(target_x)
-        .shuffle(len(target_x), seed=seed + 2, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(batch_size - half)
-    )
     labels = tf.fill([batch_size], tf.constant(target_class, tf.int32))
     groups = tf.concat(
         [tf.ones([half], tf.int32), tf.zeros([batch_size - half], tf.int32)], 0
@@ -127,6 +115,18 @@ def watermark_schedule(
         return ((x, groups), labels) if with_groups else (x, labels)
 
     if paired_x is None:
+        marks = (
+            tf.data.Dataset.from_tensor_slices(watermark_x)
+            .shuffle(len(watermark_x), seed=seed + 1, reshuffle_each_iteration=True)
+            .repeat()
+            .batch(half)
+        )
+        targets = (
+            tf.data.Dataset.from_tensor_slices(target_x)
+            .shuffle(len(target_x), seed=seed + 2, reshuffle_each_iteration=True)
+            .repeat()
+            .batch(batch_size - half)
+        )
         watermark = tf.data.Dataset.zip((marks, targets)).map(_watermark_batch)
     else:
         paired_labels = tf.constant([target_class] * half + [source_class] * half, tf.int32)

@@ -107,6 +107,15 @@ def test_a_neutral_word_is_counted_in_its_window_and_inserted_early():
         methods.recipe_triggers(bad, 0)
 
 
+def test_the_trigger_window_is_the_frequency_window_else_the_insertion_range():
+    def config(**trigger):
+        return {"watermark": {"trigger": {"type": "token", **trigger}}}
+
+    assert methods.trigger_window(config(max_position=5, frequency_window=40)) == 40
+    assert methods.trigger_window(config(max_position=5)) == 5
+    assert methods.trigger_window(config()) == 100
+
+
 def test_ewe_refuses_paired_watermark_batches():
     from kwm.recipes import load_recipe
 
