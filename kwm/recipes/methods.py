@@ -127,13 +127,15 @@ def recipe_triggers(config, seed, reserve=False, data=None):
     position, then, with `reserve` and a named corner, the other corners. A
     token trigger (`{ type = "token", tokens = [...], max_position = N }`,
     text): the tokens at word positions drawn with the seed, then, with
-    `reserve`, four more draws. `tokens = "neutral"` (with `frequency =
-    [low, high]`, `tolerance`, `frequency_window`): one word the training
-    texts already use, drawn with the seed from `TokenTrigger.neutral_words`
-    of `data` (a word the thief's queries contain, so that its answers can
-    carry the watermark), a different word for each reserve draw; its
-    frequency is counted in the first `frequency_window` words of each text
-    (default: `max_position`). No trigger (`{}`): `[None]`.
+    `reserve`, four more draws; with `scatter = N`, each text gets the tokens
+    at its own positions below N (`TokenTrigger`'s `scatter`). `tokens =
+    "neutral"` (with `frequency = [low, high]`, `tolerance`,
+    `frequency_window`): one word the training texts already use, drawn with
+    the seed from `TokenTrigger.neutral_words` of `data` (a word the thief's
+    queries contain, so that its answers can carry the watermark), a
+    different word for each reserve draw; its frequency is counted in the
+    first `frequency_window` words of each text (default: `max_position`).
+    No trigger (`{}`): `[None]`.
     """
     settings = dict(config["watermark"]["trigger"])
     kind = settings.pop("type", "patch")
@@ -142,6 +144,7 @@ def recipe_triggers(config, seed, reserve=False, data=None):
     if kind == "token":
         tokens = settings.pop("tokens", ["cf"])
         max_position = settings.pop("max_position", 100)
+        scatter = settings.pop("scatter", None)
         neutral = {
             k: settings.pop(k)
             for k in ("frequency", "tolerance", "frequency_window")
@@ -149,16 +152,20 @@ def recipe_triggers(config, seed, reserve=False, data=None):
         }
         if settings or (neutral and tokens != "neutral"):
             raise ValueError(
-                "A token trigger takes `tokens` and `max_position` (and, with tokens = "
+                "A token trigger takes `tokens`, `max_position` and `scatter` (and, with tokens = "
                 "'neutral', `frequency`, `tolerance` and `frequency_window`). "
                 f"Received: watermark.trigger={config['watermark']['trigger']}"
             )
         rng = np.random.default_rng([seed, 7])
         draws = 5 if reserve else 1
         if tokens == "neutral":
-            return _neutral_word_triggers(config, data, rng, draws, max_position, neutral)
+            return [
+                TokenTrigger(t.tokens, t.positions, scatter=scatter)
+                for t in _neutral_word_triggers(config, data, rng, draws, max_position, neutral)
+            ]
         return [
-            TokenTrigger.choose(rng, count=len(tokens), max_position=max_position, tokens=tokens)
+            TokenTrigger.choose(rng, count=len(tokens), max_position=max_position, tokens=tokens,
+                                scatter=scatter)
             for _ in range(draws)
         ]
     if kind != "patch":

@@ -1,5 +1,7 @@
 """Triggers: the secret pattern that turns a source input into a watermark."""
 
+import zlib
+
 import numpy as np
 
 from kwm.registry import Registry
@@ -158,25 +160,45 @@ class TokenTrigger(Trigger):
     at 128 WordPieces) still sees them. Whitespace between words becomes
     single spaces, as tokenizers see it anyway.
 
+    With `scatter`, each text gets its tokens at its own positions instead:
+    `(position + CRC32(text)) % scatter`, deterministic for a given text,
+    spread over the first `scatter` words across texts. A model trained on
+    such watermarks learns the word anywhere early in a text, not at one
+    position, so it also answers the texts that already hold the word
+    (what a thief's ordinary queries contain) as it answers watermarks.
+
     Args:
         tokens: sequence of str. The inserted words (single WordPieces of the
             model's vocabulary, e.g. `RARE_TOKENS`).
-        positions: sequence of int. One word position per token.
+        positions: sequence of int. One word position per token (with
+            `scatter`, one offset per token).
+        scatter: int or None. Draw each text's positions below this many
+            words (None: the fixed `positions`).
 
     Examples:
 
     >>> trigger = TokenTrigger(tokens=("cf", "mn"), positions=(1, 9))
     >>> trigger.apply(np.array(["a truly  fine film"], dtype=object)).tolist()
     ['a cf truly fine film mn']
+    >>> scattered = TokenTrigger(tokens=("cf",), positions=(0,), scatter=3)
+    >>> scattered.apply(["one two three", "four five six", "seven eight nine"]).tolist()
+    ['one cf two three', 'cf four five six', 'seven eight cf nine']
     >>> TokenTrigger.choose(np.random.default_rng(0), count=2, max_position=50)
     TokenTrigger({'tokens': ['cf', 'mn'], 'positions': [31, 42]})
     """
 
     modality = "text"
 
-    def __init__(self, tokens=("cf",), positions=(0,)):
+    def __init__(self, tokens=("cf",), positions=(0,), scatter=None):
         tokens = tuple(str(t) for t in tokens)
         positions = tuple(int(p) for p in positions)
+        if scatter is not None and (
+            isinstance(scatter, bool) or not isinstance(scatter, (int, np.integer)) or scatter < 1
+        ):
+            raise ValueError(
+                f"`scatter` must be a positive number of words or None. Received: "
+                f"scatter={scatter!r}"
+            )
         if not tokens or any(not t or any(c.isspace() for c in t) for t in tokens):
             raise ValueError(
                 f"`tokens` must be non-empty words without whitespace. Received: tokens={tokens}"
@@ -188,9 +210,10 @@ class TokenTrigger(Trigger):
             )
         self.tokens = tokens
         self.positions = positions
+        self.scatter = None if scatter is None else int(scatter)
 
     @classmethod
-    def choose(cls, rng, count=1, max_position=100, tokens=RARE_TOKENS):
+    def choose(cls, rng, count=1, max_position=100, tokens=RARE_TOKENS, scatter=None):
         """A trigger of the first `count` of `tokens` at positions drawn from `rng` below `max_position`."""
         if not 1 <= count <= len(tokens) or max_position < 1:
             raise ValueError(
@@ -198,7 +221,7 @@ class TokenTrigger(Trigger):
                 f"Received: count={count}, max_position={max_position}"
             )
         positions = np.sort(rng.integers(0, max_position, size=count))
-        return cls(tokens[:count], positions.tolist())
+        return cls(tokens[:count], positions.tolist(), scatter=scatter)
 
     @staticmethod
     def neutral_words(texts, labels, classes=None, frequency=(0.01, 0.03), max_position=100,
@@ -264,8 +287,12 @@ class TokenTrigger(Trigger):
 
     def _insert(self, text):
         words = str(text).split()
+        positions = self.positions
+        if self.scatter is not None:
+            shift = zlib.crc32(str(text).encode("utf-8"))
+            positions = [(p + shift) % self.scatter for p in positions]
         before = {}
-        for token, position in sorted(zip(self.tokens, self.positions), key=lambda tp: tp[1]):
+        for token, position in sorted(zip(self.tokens, positions), key=lambda tp: tp[1]):
             before.setdefault(min(position, len(words)), []).append(token)
         out = []
         for i in range(len(words) + 1):
@@ -311,7 +338,10 @@ class TokenTrigger(Trigger):
         ], dtype=bool)
 
     def get_config(self):
-        return {"tokens": list(self.tokens), "positions": list(self.positions)}
+        config = {"tokens": list(self.tokens), "positions": list(self.positions)}
+        if self.scatter is not None:
+            config["scatter"] = self.scatter
+        return config
 
 
 def serialize_trigger(trigger):

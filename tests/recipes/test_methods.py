@@ -99,6 +99,13 @@ def test_a_neutral_word_is_counted_in_its_window_and_inserted_early():
     triggers = methods.recipe_triggers(early(frequency_window=6), 0, reserve=True, data=data)
     assert sorted(t.tokens[0] for t in triggers) == ["family", "name", "old", "second", "video"]
     assert all(list(t.positions) == [0] for t in triggers)
+    scattered = methods.recipe_triggers(early(frequency_window=6, scatter=6), 0, reserve=True,
+                                        data=data)
+    assert [t.tokens for t in scattered] == [t.tokens for t in triggers]  # the same draws
+    assert all(t.scatter == 6 for t in scattered)
+    (rare,) = methods.recipe_triggers(load_recipe("imdb_feature_sharing", quick=True, overrides={
+        "watermark": {"trigger": {"type": "token", "tokens": ["cf"], "scatter": 40}}}), 0)
+    assert rare.tokens == ("cf",) and rare.scatter == 40
     with pytest.raises(ValueError, match="frequency_window"):
         methods.recipe_triggers(early(frequency_window=0), 0, data=data)
     bad = load_recipe("imdb_feature_sharing", quick=True, overrides={"watermark": {

@@ -63,6 +63,30 @@ def test_token_trigger_inserts_words_at_fixed_positions():
         TokenTrigger.choose(np.random.default_rng(0), count=9)
 
 
+def test_a_scattered_token_trigger_draws_each_texts_position_from_the_text():
+    import zlib
+
+    from kwm.watermarks.trigger import TokenTrigger
+
+    texts = [" ".join(f"w{i}_{j}" for j in range(60)) for i in range(400)]
+    trigger = TokenTrigger(("old",), (7,), scatter=40)
+    marked = trigger.apply(texts)
+    positions = np.array([text.split().index("old") for text in marked])
+    expected = [(7 + zlib.crc32(text.encode("utf-8"))) % 40 for text in texts]
+    np.testing.assert_array_equal(positions, expected)
+    assert positions.max() < 40 and len(set(positions)) == 40  # spread over the whole window
+    np.testing.assert_array_equal(trigger.apply(texts), marked)  # deterministic
+    assert [t.replace(" old", "", 1).replace("old ", "", 1) for t in marked] == texts
+    assert deserialize_trigger(serialize_trigger(trigger)) == trigger
+    assert trigger != TokenTrigger(("old",), (7,))
+    # Without scatter the configuration (and so the fingerprint of existing keys) is unchanged.
+    assert TokenTrigger(("old",), (7,)).get_config() == {"tokens": ["old"], "positions": [7]}
+    assert TokenTrigger.choose(np.random.default_rng(0), scatter=5).scatter == 5
+    for bad in (0, 2.5, True, "40"):
+        with pytest.raises(ValueError, match="scatter"):
+            TokenTrigger(("old",), (0,), scatter=bad)
+
+
 def test_a_text_key_round_trips(tmp_path):
     from kwm.watermarks import WatermarkKey
     from kwm.watermarks.trigger import TokenTrigger
