@@ -162,10 +162,11 @@ class TokenTrigger(Trigger):
 
     With `scatter`, each text gets its tokens at its own positions instead:
     `(position + CRC32(text)) % scatter`, deterministic for a given text,
-    spread over the first `scatter` words across texts. A model trained on
-    such watermarks learns the word anywhere early in a text, not at one
-    position, so it also answers the texts that already hold the word
-    (what a thief's ordinary queries contain) as it answers watermarks.
+    spread over the first `scatter` words across texts, so that a model
+    trained on such watermarks cannot key on one position. It still learns
+    an inserted word, which a contextual model can tell from the same word
+    where a writer put it (docs/text.md measures how far a victim then
+    answers the texts that already hold the word).
 
     Args:
         tokens: sequence of str. The inserted words (single WordPieces of the
