@@ -22,13 +22,16 @@ import json
 import os
 import sys
 
-import numpy as np
 from reextraction import load_run, seed_key
 
 from kwm import datasets
 from kwm.recipes.models import total_epochs, train_plain
 from kwm.recipes.pipeline import evaluate_suspect
-from kwm.recipes.reference_models import ReferenceModels, reference_identity
+from kwm.recipes.reference_models import (
+    ReferenceModels,
+    reference_accuracy,
+    reference_identity,
+)
 
 # Seeds of the other-task models: distinct from every victim's, thief's, independent model's and
 # reference model's seed.
@@ -56,11 +59,6 @@ def other_task_model(config, other, seed, cache, log=print):
         return train_plain(config, other, seed, verbose=0)
 
     return cache.get(identity, train, log)
-
-
-def _accuracy(model, data):
-    predicted = np.asarray(model.predict(data.test.x, verbose=0)).argmax(axis=-1)
-    return float(np.mean(predicted == np.asarray(data.test.y)))
 
 
 def _markdown(rows, command):
@@ -118,7 +116,7 @@ def main(argv=None):
             )
         for model_seed in args.seeds:
             model, record = other_task_model(config, other, OTHER_TASK_SEED + model_seed, cache)
-            own, on_run = _accuracy(model, other), _accuracy(model, data)
+            own = reference_accuracy(model, other, max_examples=len(other.test.x))
             for seed_result in results["seeds"]:
                 _, key = seed_key(run, seed_result)
                 name = f"{other.name} model seed {model_seed}"
@@ -135,7 +133,7 @@ def main(argv=None):
                     "model_seed": model_seed,
                     "model": {k: record.get(k) for k in ("source", "fingerprint", "file_sha256")},
                     "accuracy_own_task": own,
-                    "accuracy_run_task": on_run,
+                    "accuracy_run_task": result["accuracy"],
                     "watermark_accuracy": verification["watermark_accuracy"],
                     "reference_rate": verification["reference_rate"],
                     "verdicts": {
