@@ -234,7 +234,8 @@ SST2 = resolver.register_dataset(
         tfds_splits=("train", "validation"),
         tfds_keys=("sentence", "label"),
         from_tfds=texts_from_tfds,
-        licence="see the GLUE benchmark's terms for SST-2",
+        embedded="sst2",
+        licence="no licence stated by the treebank's authors; cite Socher et al. 2013 and GLUE",
         citation="R. Socher et al., Recursive Deep Models for Semantic Compositionality Over a "
         "Sentiment Treebank (EMNLP 2013); GLUE (Wang et al. 2018)",
     )

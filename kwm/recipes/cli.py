@@ -9,7 +9,7 @@ from kwm.attacks import available_attacks, resolve_attacks
 from kwm.datasets import DatasetNotFoundError
 from kwm.prediction_api import InvalidPredictionError
 from kwm.recipes.config import available_recipes, load_recipe
-from kwm.recipes.data import load_data, load_queries
+from kwm.recipes.data import load_data, load_queries, load_reference_datasets
 from kwm.recipes.pipeline import run_seed
 from kwm.recipes.reference_models import ReferenceModels
 from kwm.recipes.summary import summarize, summarize_attacks
@@ -220,10 +220,17 @@ def run(dataset, argv=None, methods=("baseline",)):
             )
             if queries is not None:
                 log(f"thief's queries: {queries.describe()}")
+            reference_data = load_reference_datasets(
+                config, data, data_dir=args.data_dir,
+                download=False if args.no_download else "auto",
+            )
+            for other in reference_data.values():
+                log(f"reference models also train on: {other.describe()}")
             reference_models = ReferenceModels(
                 None
                 if args.reference_cache is None
-                else args.reference_cache or ReferenceModels.default_directory()
+                else args.reference_cache or ReferenceModels.default_directory(),
+                datasets=reference_data,
             )
             seed_results, keys = [], []
             for seed in seeds:
@@ -250,6 +257,11 @@ def run(dataset, argv=None, methods=("baseline",)):
                 if queries is None
                 else {"description": queries.describe(), "provenance": queries.provenance.to_dict()},
                 "code": code,
+                "reference_data": {
+                    name: {"description": other.describe(),
+                           "provenance": other.provenance.to_dict()}
+                    for name, other in reference_data.items()
+                },
                 "reference_models": reference_models.records,
                 "seeds": seed_results,
                 "summary": summary,

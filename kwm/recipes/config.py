@@ -143,6 +143,12 @@ DEFAULTS = {
         "reference_models": 4,
         "reference_architectures": ["", "mlp", "lenet", "bn_cnn"],
         "reference_trainings": ["plain"],
+        # The data they train on: "" (the task's own) and other datasets of the same task
+        # (the same classes, e.g. "sst2" beside "imdb"); every dataset gets the whole panel.
+        # A trigger word can sway every sentiment model trained on other text while leaving
+        # models trained on the task's own data alone, and an innocent suspect may have been
+        # trained on any data of the task.
+        "reference_datasets": [""],
         # Training examples each reference model sees (0: all; else a stratified subset, the
         # same on every run): a reference model must have learned the task, not seen all of it.
         "reference_max_train": 0,

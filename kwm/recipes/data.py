@@ -3,6 +3,7 @@
 import numpy as np
 
 from kwm import datasets
+from kwm.recipes.reference_models import check_same_task, reference_dataset_names
 
 
 def load_data(config, data_dir=None, download="auto"):
@@ -57,3 +58,36 @@ def thief_queries(config, data, queries=None, seed=0):
     if budget:
         x = x[np.random.default_rng(seed).choice(len(x), size=budget, replace=False)]
     return x
+
+
+def load_reference_datasets(config, data, data_dir=None, download="auto"):
+    """The other datasets of the task that the owner's reference models train on, by name.
+
+    `verification.reference_datasets` names them ("" is the task's own
+    data, which is not loaded again). Each comes from the recipe's sources
+    and is cut to `data.max_train` / `data.max_test` as the task's data is;
+    it must have the task's modality and classes. Hand the result to
+    `ReferenceModels(datasets=...)`.
+
+    Args:
+        config: dict. A loaded recipe.
+        data: TaskDataset. The task's data.
+        data_dir: str or None. As for `load_data`.
+        download: as for `kwm.datasets.load`.
+
+    Returns:
+        A dict from dataset name to `TaskDataset` (empty when the reference
+        models train on the task's data only).
+    """
+    others = {}
+    for name in reference_dataset_names(config, data):
+        if name == data.name:
+            continue
+        other = datasets.load(
+            name, data_dir=data_dir, sources=tuple(config["data"]["sources"]), download=download
+        )
+        check_same_task(data, other)
+        others[name] = datasets.subsample(
+            other, config["data"]["max_train"], config["data"]["max_test"]
+        )
+    return others

@@ -34,8 +34,10 @@ from kwm.verification import calibrate_false_rate, measure_trigger_effect
 from kwm.version import __version__
 
 # Reference models use seeds REFERENCE_SEED + i, shared by all seeds of a run and distinct from
-# every suspect's.
+# every suspect's; those trained on the d-th entry of `verification.reference_datasets`,
+# REFERENCE_SEED + DATASET_SEED_STRIDE * d + i.
 REFERENCE_SEED = 3000
+DATASET_SEED_STRIDE = 100
 
 CACHE_SUBDIR = "reference_models"
 # What a cached reference model is trained by: a change here retrains it.
@@ -145,6 +147,9 @@ class ReferenceModels:
     Args:
         directory: str or None. Where to keep models across runs; None
             keeps them in memory only.
+        datasets: dict or None. The other datasets of the task that
+            `verification.reference_datasets` names, by name
+            (`kwm.recipes.data.load_reference_datasets`).
 
     Examples:
 
@@ -153,8 +158,9 @@ class ReferenceModels:
     []
     """
 
-    def __init__(self, directory=None):
+    def __init__(self, directory=None, datasets=None):
         self.directory = directory
+        self.datasets = dict(datasets or {})
         self._models = {}
         self._per_data = {}
         self.records = []
@@ -479,8 +485,62 @@ def reference_data(config, data):
     return datasets.subsample(data, max_train, 0, seed=REFERENCE_SEED)
 
 
+def reference_dataset_names(config, data):
+    """The names of the datasets reference models train on (`verification.reference_datasets`,
+    "" meaning `data`'s), in order."""
+    entries = config["verification"].get("reference_datasets", [""])
+    names = [entry or data.name for entry in entries]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(
+            "`verification.reference_datasets` needs at least one dataset, each once (\"\": "
+            f"the task's own, {data.name!r}). Received: reference_datasets={entries}"
+        )
+    if len(names) > 1 and config["verification"]["reference_models"] > DATASET_SEED_STRIDE:
+        raise ValueError(
+            f"With several reference datasets, at most {DATASET_SEED_STRIDE} reference models "
+            "per dataset (their seeds would overlap). "
+            f"Received: reference_models={config['verification']['reference_models']}"
+        )
+    return names
+
+
+def reference_datasets(config, data, cache):
+    """The datasets reference models train on: `data` and the task's other datasets in `cache`."""
+    out = []
+    for name in reference_dataset_names(config, data):
+        if name == data.name:
+            out.append(data)
+            continue
+        other = cache.datasets.get(name)
+        if other is None:
+            raise ValueError(
+                f"Reference models of this recipe also train on {name!r}, which was not "
+                "loaded: pass it as `ReferenceModels(datasets=...)` "
+                "(`kwm.recipes.data.load_reference_datasets`). "
+                f"Received: reference_datasets={config['verification']['reference_datasets']}"
+            )
+        check_same_task(data, other)
+        out.append(other)
+    return out
+
+
+def check_same_task(data, other):
+    """Raises unless `other` is a dataset of `data`'s task (same modality and classes)."""
+    if (other.modality, tuple(other.class_names)) != (data.modality, tuple(data.class_names)):
+        raise ValueError(
+            f"A reference dataset must have the task's modality and classes ({data.modality}, "
+            f"{list(data.class_names)}). Received: {other.name} ({other.modality}, "
+            f"{list(other.class_names)})"
+        )
+
+
 def train_reference_models(config, data, cache, verbose, log):
-    """The owner's models trained on the task without the watermark, and their descriptions."""
+    """The owner's models trained on the task without the watermark, and their descriptions.
+
+    `verification.reference_models` models of the panel (`reference_panel`)
+    on each dataset of `verification.reference_datasets`: the task's own
+    data first, then the other datasets of the task held by `cache`.
+    """
     panel = reference_panel(config)
     other = sorted({t.name for _, t in panel if not t.plain})
     if other and data.modality != "image":
@@ -491,62 +551,79 @@ def train_reference_models(config, data, cache, verbose, log):
     families = _families(config)
     first_training = _trainings(config)[0]
     epochs = total_epochs(config)
-    data = cache.training_data(config, data)
-
-    def get(i, model_config, reference_training):
-        seed = REFERENCE_SEED + i
-        model_config = dict(model_config)
-        learning_rate = model_config.pop("learning_rate", None) or config["training"]["learning_rate"]
-        teacher = None
-        settings = {
-            "epochs": epochs,
-            "batch_size": config["training"]["batch_size"],
-            "learning_rate": learning_rate,
-            **reference_training.settings(),
-        }
-        if reference_training.distilled:
-            # The teacher: the model of the previous family, trained by the first recipe.
-            index = (i % len(families) - 1) % len(families)
-            teacher, teacher_record = get(index, families[index], first_training)
-            settings["teacher"] = teacher_record["fingerprint"]
-        identity = reference_identity(
-            model_config, settings, data, seed, data_digest=cache.data_digest(data)
-        )
-
-        def train():
-            log(
-                f"training reference model {i + 1}/{len(panel)} "
-                f"({model_config['architecture']}, {reference_training.name}, seed {seed}, "
-                "no watermark)"
-            )
-            return _train_reference(
-                config, data, seed, model_config, reference_training, learning_rate, teacher,
-                verbose,
-            )
-
-        return cache.get(identity, train, log)
-
+    task, datasets_ = data, reference_datasets(config, data, cache)
+    total = len(panel) * len(datasets_)
     models, names = [], []
-    for i, (model_config, reference_training) in enumerate(panel):
-        model, record = get(i, model_config, reference_training)
-        if "test_accuracy" not in record:
-            # A reference model that has not learned the task checks nothing: say how well it does.
-            record["test_accuracy"] = reference_accuracy(model, data)
-            log(
-                f"reference model {i + 1}/{len(panel)} ({model_config['architecture']}, "
-                f"{reference_training.name}): test accuracy {100 * record['test_accuracy']:.2f}%"
+    for d, dataset in enumerate(datasets_):
+        data = cache.training_data(config, dataset)
+
+        def get(i, model_config, reference_training, d=d, data=data):
+            seed = REFERENCE_SEED + DATASET_SEED_STRIDE * d + i
+            model_config = dict(model_config)
+            learning_rate = (
+                model_config.pop("learning_rate", None) or config["training"]["learning_rate"]
             )
-        models.append(model)
-        names.append(
-            f"{model_config['architecture']} seed {REFERENCE_SEED + i}, {epochs} epochs on the "
-            "task without the watermark"
-            + ("" if reference_training.plain else f", {reference_training.name}")
-            + (
-                f" (loaded from {record['file']}, sha256 {record['file_sha256'][:16]})"
-                if record["source"] == "cache"
-                else ""
+            teacher = None
+            settings = {
+                "epochs": epochs,
+                "batch_size": config["training"]["batch_size"],
+                "learning_rate": learning_rate,
+                **reference_training.settings(),
+            }
+            if reference_training.distilled:
+                # The teacher: the model of the previous family, trained by the first recipe.
+                index = (i % len(families) - 1) % len(families)
+                teacher, teacher_record = get(index, families[index], first_training)
+                settings["teacher"] = teacher_record["fingerprint"]
+            identity = reference_identity(
+                model_config, settings, data, seed, data_digest=cache.data_digest(data)
             )
-        )
+
+            def train():
+                log(
+                    f"training reference model {d * len(panel) + i + 1}/{total} "
+                    f"({model_config['architecture']}, {reference_training.name}, "
+                    f"{data.name}, seed {seed}, no watermark)"
+                )
+                return _train_reference(
+                    config, data, seed, model_config, reference_training, learning_rate,
+                    teacher, verbose,
+                )
+
+            return cache.get(identity, train, log)
+
+        for i, (model_config, reference_training) in enumerate(panel):
+            model, record = get(i, model_config, reference_training)
+            seed = REFERENCE_SEED + DATASET_SEED_STRIDE * d + i
+            where = (
+                "the task" if dataset is task else f"{dataset.name} (another dataset of the task)"
+            )
+            if "test_accuracy" not in record:
+                # A reference model that has not learned the task checks nothing: say how well.
+                record["test_accuracy"] = reference_accuracy(model, data)
+                if dataset is not task:
+                    record["task_test_accuracy"] = reference_accuracy(model, task)
+                log(
+                    f"reference model seed {seed} ({model_config['architecture']}, "
+                    f"{reference_training.name}, on {dataset.name}): test accuracy "
+                    f"{100 * record['test_accuracy']:.2f}%"
+                    + (
+                        f", on {task.name} {100 * record['task_test_accuracy']:.2f}%"
+                        if dataset is not task
+                        else ""
+                    )
+                )
+            models.append(model)
+            names.append(
+                f"{model_config['architecture']} seed {seed}, {epochs} epochs on {where} "
+                "without the watermark"
+                + ("" if reference_training.plain else f", {reference_training.name}")
+                + (
+                    f" (loaded from {record['file']}, sha256 {record['file_sha256'][:16]})"
+                    if record["source"] == "cache"
+                    else ""
+                )
+            )
     return models, names
 
 

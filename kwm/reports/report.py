@@ -172,6 +172,8 @@ def render_markdown(results):
         lines.append(f"**Watermark sources**: {results['source_data']['description']}  ")
     if results.get("query_data"):
         lines.append(f"**Thief's queries**: {results['query_data']['description']}  ")
+    for other in (results.get("reference_data") or {}).values():
+        lines.append(f"**Reference models also train on**: {other['description']}  ")
     temperature = config.get("serving", {}).get("temperature", 1.0)
     if temperature != 1.0:
         lines.append(
@@ -330,6 +332,10 @@ def render_markdown(results):
         ("task", data),
         ("watermark sources", results.get("source_data")),
         ("thief's queries", results.get("query_data")),
+        *(
+            ("reference models' other data", other)
+            for other in (results.get("reference_data") or {}).values()
+        ),
     ):
         if not provenance:
             continue

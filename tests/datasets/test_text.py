@@ -109,6 +109,19 @@ def test_embedded_imdb_sample_is_real_and_balanced():
     ]
 
 
+
+def test_embedded_sst2_sample_is_real():
+    data = datasets.load("sst2", sources=("embedded",))
+    assert data.provenance.source == "embedded" and "GLUE" in data.provenance.notes
+    assert (len(data.train), len(data.test)) == (4000, 872)  # GLUE's whole dev split as test
+    assert np.bincount(data.train.y).tolist() == [1781, 2219]
+    assert np.bincount(data.test.y).tolist() == [428, 444]
+    assert all(isinstance(t, str) and t for t in data.train.x)
+    assert data.provenance.files == {
+        "train.tsv": "e146bd5e7b893cba793603a7738eef05da84e1d73664cc686bfba9f1b540bfbe",
+        "dev.tsv": "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0",
+    }
+
 def test_text_ood_snippets(tmp_path):
     folder = tmp_path / "text-ood"
     folder.mkdir()

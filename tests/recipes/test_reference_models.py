@@ -249,3 +249,68 @@ def test_reference_models_may_train_on_a_fixed_subset():
     config["verification"]["reference_max_train"] = -1
     with pytest.raises(ValueError, match=r"Received: reference_max_train=-1"):
         reference_data(config, data)
+
+
+def _mnist_panel_config(reference_datasets):
+    config = load_recipe("mnist_baseline", overrides={
+        "training": {"epochs": 1, "watermark_epochs": 0},
+        "verification": {"reference_models": 2, "reference_architectures": ["mlp"],
+                         "reference_datasets": reference_datasets},
+    })
+    return config
+
+
+def test_reference_models_also_train_on_other_datasets_of_the_task():
+    import dataclasses
+
+    mnist_data = datasets.load("mnist", sources=("embedded",))
+    data = datasets.subsample(mnist_data, 300, 200, seed=1)
+    other = dataclasses.replace(datasets.subsample(mnist_data, 300, 200, seed=2), name="digits")
+    config = _mnist_panel_config(["", "digits"])
+    lines = []
+    store = ReferenceModels(datasets={"digits": other})
+    models, names = train_reference_models(config, data, store, 0, lines.append)
+    assert len(models) == 4
+    assert [line.split(",")[2].strip() for line in lines if "training reference" in line] == [
+        "mnist", "mnist", "digits", "digits"
+    ]
+    assert [r["seed"] for r in store.records] == [3000, 3001, 3100, 3101]
+    assert names[2].startswith("mlp seed 3100, 1 epochs on digits (another dataset of the task)")
+    assert "on the task without" in names[0]
+    # Each model is named by the data it trained on, and says how it does on the task.
+    assert "task_test_accuracy" in store.records[2] and "task_test_accuracy" not in store.records[0]
+    accuracies = [float(line.split()[-1][:-1]) for line in lines if "test accuracy" in line]
+    assert len(accuracies) == 4 and min(accuracies) > 50
+
+
+def test_reference_datasets_are_checked():
+    data = _data()
+    store = ReferenceModels()
+    for bad in ([], ["", "toy"], ["", ""]):
+        with pytest.raises(ValueError, match=r"each once .*Received: reference_datasets="):
+            train_reference_models(_mnist_panel_config(bad), data, store, 0, print)
+    with pytest.raises(ValueError, match=r"'other', which was not loaded.*Received: "
+                                         r"reference_datasets=\['', 'other'\]"):
+        train_reference_models(_mnist_panel_config(["", "other"]), data, store, 0, print)
+    clothes = TaskDataset("other", data.train, data.test, ("c", "d"), "image",
+                          DataProvenance("other", "memory", "", {}))
+    with pytest.raises(ValueError, match=r"the task's modality and classes \(image, \['a', "
+                                         r"'b'\]\). Received: other \(image, \['c', 'd'\]\)"):
+        train_reference_models(_mnist_panel_config(["", "other"]), data,
+                               ReferenceModels(datasets={"other": clothes}), 0, print)
+
+
+def test_recipes_load_the_other_datasets_their_reference_models_train_on(monkeypatch):
+    from kwm.recipes.data import load_reference_datasets
+
+    monkeypatch.delenv("KWM_DATA_DIR", raising=False)
+    config = load_recipe("imdb_feature_sharing", overrides={"data": {"sources": ["embedded"]}})
+    assert config["verification"]["reference_datasets"] == ["", "sst2"]
+    imdb = datasets.subsample(datasets.load("imdb", sources=("embedded",)), 1000, 500)
+    others = load_reference_datasets(config, imdb)
+    assert list(others) == ["sst2"] and len(others["sst2"].train) == 1000  # cut as the task is
+    assert others["sst2"].provenance.source == "embedded"
+    assert load_reference_datasets(load_recipe("mnist_baseline"), imdb) == {}
+    config["verification"]["reference_datasets"] = ["", "mnist"]
+    with pytest.raises(ValueError, match=r"Received: mnist \(image"):
+        load_reference_datasets(config, imdb)

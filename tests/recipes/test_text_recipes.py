@@ -25,7 +25,19 @@ def test_quick_imdb_run_serves_strings_and_replays(tmp_path, monkeypatch):
     assert isinstance(key.trigger, TokenTrigger) and key.trigger.tokens == ("cf",)
     assert max(key.trigger.positions) < 50
     assert all(" cf " in f" {text} " for text in key.verify_inputs)
-    assert len(seed["trigger_check"]["effects"]) == 3  # the owner's reference models
+    # The owner's reference models: three on IMDB, three on SST-2 (another dataset of the task,
+    # also embedded), with their own seeds.
+    models = seed["trigger_check"]["models"]
+    assert len(seed["trigger_check"]["effects"]) == len(models) == 6
+    assert [("sst2 (another dataset" in name) for name in models] == [False] * 3 + [True] * 3
+    assert [name.split(",")[0] for name in models[3:]] == [
+        f"small_bert seed {s}" for s in (3100, 3101, 3102)
+    ]
+    other = results["reference_data"]["sst2"]
+    assert other["provenance"]["source"] == "embedded"
+    assert "kwm kept 400 of 4,000 training" in other["description"]
+    assert "Reference models also train on**: sst2 from embedded" in (
+        output / "report.md").read_text()
     assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]
     # The served models take raw strings.
     api = PredictionAPI(output / "seed-0" / "victim_savedmodel", num_classes=2)
