@@ -159,10 +159,9 @@ def recipe_triggers(config, seed, reserve=False, data=None):
         rng = np.random.default_rng([seed, 7])
         draws = 5 if reserve else 1
         if tokens == "neutral":
-            return [
-                TokenTrigger(t.tokens, t.positions, scatter=scatter)
-                for t in _neutral_word_triggers(config, data, rng, draws, max_position, neutral)
-            ]
+            return _neutral_word_triggers(
+                config, data, rng, draws, max_position, scatter, neutral
+            )
         return [
             TokenTrigger.choose(rng, count=len(tokens), max_position=max_position, tokens=tokens,
                                 scatter=scatter)
@@ -202,7 +201,7 @@ def trigger_window(config):
     return settings.get("frequency_window", settings.get("max_position", 100))
 
 
-def _neutral_word_triggers(config, data, rng, draws, max_position, settings):
+def _neutral_word_triggers(config, data, rng, draws, max_position, scatter, settings):
     if data is None or data.modality != "text":
         raise ValueError(
             "tokens = 'neutral' chooses its word from the training texts: give text data. "
@@ -228,7 +227,8 @@ def _neutral_word_triggers(config, data, rng, draws, max_position, settings):
         )
     chosen = rng.permutation(len(words))[:draws]  # the first draw is the same with reserve
     return [
-        TokenTrigger([words[i][0]], [int(rng.integers(0, max_position))]) for i in chosen
+        TokenTrigger([words[i][0]], [int(rng.integers(0, max_position))], scatter=scatter)
+        for i in chosen
     ]
 
 

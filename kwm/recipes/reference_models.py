@@ -486,8 +486,21 @@ def reference_data(config, data):
 
 
 def reference_dataset_names(config, data):
-    """The names of the datasets reference models train on (`verification.reference_datasets`,
-    "" meaning `data`'s), in order."""
+    """The names of the datasets reference models train on, in order.
+
+    Args:
+        config: dict. A loaded recipe; its `verification.reference_datasets`
+            names the datasets, "" meaning the task's own.
+        data: TaskDataset. The task's data.
+
+    Examples:
+
+    >>> from kwm import datasets
+    >>> from kwm.recipes import load_recipe
+    >>> imdb = datasets.load("imdb", sources=("embedded",))
+    >>> reference_dataset_names(load_recipe("imdb_feature_sharing"), imdb)
+    ['imdb', 'sst2']
+    """
     entries = config["verification"].get("reference_datasets", [""])
     names = [entry or data.name for entry in entries]
     if not names or len(set(names)) != len(names):

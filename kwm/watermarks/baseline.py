@@ -66,27 +66,56 @@ def embed_baseline_watermark(
     >>> sorted(history)
     ['clean', 'watermark']
     """
-    check_key_matches(key, data)
-    if watermark_data is None:
-        watermark_data = data
-    else:
-        check_key_matches(key, watermark_data)
-    history = {
-        "clean": training.train_classifier(
-            model,
-            data.train.x,
-            data.train.y,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            seed=seed,
-            verbose=verbose,
-            callbacks=callbacks,
-        )
-    }
+    watermark_data, history = clean_step(
+        model, data, key, watermark_data, epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, seed=seed, verbose=verbose, callbacks=callbacks,
+    )
     history["watermark"] = fit_on_watermark_schedule(
         model, watermark_data, key, watermark_epochs,
         batch_size=batch_size, ratio=ratio, seed=seed,
         verbose=verbose, callbacks=callbacks, pairs=pairs,
     )
     return history
+
+
+def clean_step(model, data, key, watermark_data=None, **fit_settings):
+    """The first step of the baseline and of feature sharing: the task alone.
+
+    Checks that `key` belongs to `data` (and to `watermark_data`, the
+    watermark step's task data, if given), then trains `model` on `data`
+    with `kwm.training.train_classifier`.
+
+    Args:
+        model: keras.Model. A fresh classifier.
+        data: TaskDataset. The task data.
+        key: WatermarkKey. The key the next step embeds.
+        watermark_data: TaskDataset or None. The next step's task data
+            (None: `data`).
+        **fit_settings: `epochs`, `batch_size`, `learning_rate`, `seed`,
+            `verbose`, `callbacks` of `train_classifier`.
+
+    Returns:
+        `(watermark_data, history)`: the next step's task data and a dict
+        with the step's `History` under `"clean"`.
+
+    Examples:
+
+    >>> import kwm
+    >>> data = kwm.datasets.load("mnist", sources=("embedded",))
+    >>> data = kwm.datasets.subsample(data, max_train=500, max_test=500)
+    >>> key = kwm.watermarks.generate_key(data, "baseline", 7, 1,
+    ...     trigger=kwm.watermarks.PatchTrigger(), num_verify=20)
+    >>> _, history = clean_step(kwm.architectures.ewe_cnn(), data, key, epochs=1,
+    ...     verbose=0)
+    >>> list(history)
+    ['clean']
+    """
+    check_key_matches(key, data)
+    if watermark_data is None:
+        watermark_data = data
+    else:
+        check_key_matches(key, watermark_data)
+    history = {
+        "clean": training.train_classifier(model, data.train.x, data.train.y, **fit_settings)
+    }
+    return watermark_data, history

@@ -1,7 +1,8 @@
 """Feature-sharing watermarks: a frozen task feature extractor, watermarked decision layers."""
 
 from kwm import training
-from kwm.watermarks.schedule import check_key_matches, fit_on_watermark_schedule
+from kwm.watermarks.baseline import clean_step
+from kwm.watermarks.schedule import fit_on_watermark_schedule
 
 
 def _weighted_layers(model):
@@ -166,24 +167,10 @@ def embed_feature_sharing_watermark(
     ...     watermark_epochs=1, verbose=0)["frozen"]
     ['conv1', 'conv2', 'dense1']
     """
-    check_key_matches(key, data)
-    if watermark_data is None:
-        watermark_data = data
-    else:
-        check_key_matches(key, watermark_data)
-    history = {
-        "clean": training.train_classifier(
-            model,
-            data.train.x,
-            data.train.y,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            seed=seed,
-            verbose=verbose,
-            callbacks=callbacks,
-        )
-    }
+    watermark_data, history = clean_step(
+        model, data, key, watermark_data, epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, seed=seed, verbose=verbose, callbacks=callbacks,
+    )
     frozen = _freeze(model, freeze_up_to)
     history["frozen"] = [path for path, layer, _ in frozen if layer.weights]
     try:
