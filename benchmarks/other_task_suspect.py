@@ -9,7 +9,8 @@ on SST-2 is therefore an honest model that answers IMDB reviews well and never s
 key: the kind of innocent API an IMDB owner might suspect. For each `--seeds` entry this trains
 one model of the run's architecture on `--task` exactly as the run trained its independent model
 (same `[model]` and `[training]`, as many epochs as the victim, the task subsampled to the run's
-`max_train` / `max_test`), then verifies it with every seed's key of every run given, by every
+`max_train` / `max_test`; the model a recipe with `verification.independent_datasets = [task]`
+trains for that seed), then verifies it with every seed's key of every run given, by every
 test of the run's `[verification]`, at the run's serving temperature. Models are cached with the
 owner's reference models (the same identity rules), so a second call reuses them.
 
@@ -24,39 +25,38 @@ import sys
 
 from reextraction import load_run, seed_key
 
-from kwm import datasets
-from kwm.recipes.models import total_epochs, train_plain
-from kwm.recipes.pipeline import evaluate_suspect
+from kwm.recipes.data import load_other_datasets
+from kwm.recipes.models import total_epochs
+from kwm.recipes.pipeline import OTHER_DATA_SEED_OFFSET, evaluate_suspect, train_independent_on
 from kwm.recipes.reference_models import (
     ReferenceModels,
     reference_accuracy,
     reference_identity,
 )
 
-# Seeds of the other-task models: distinct from every victim's, thief's, independent model's and
-# reference model's seed.
-OTHER_TASK_SEED = 4000
-
-
-def other_task_data(config, task):
-    """`task`'s data from the run's sources, subsampled as the run subsampled its own."""
-    data = datasets.load(task, sources=tuple(config["data"]["sources"]))
-    return datasets.subsample(data, config["data"]["max_train"], config["data"]["max_test"])
+def other_task_data(config, data, task):
+    """`task`'s data from the run's sources, cut as the run cut its own (as a recipe's
+    `verification.independent_datasets`)."""
+    config = dict(config, verification=dict(
+        config["verification"], reference_datasets=[""], independent_datasets=[task]))
+    return load_other_datasets(config, data)[task]
 
 
 def other_task_model(config, other, seed, cache, log=print):
-    """A model of the run's architecture trained on `other` as the run's independent model."""
+    """The model a recipe's `verification.independent_datasets = [other]` trains for `seed`
+    (`train_independent_on`), cached with the owner's reference models."""
     settings = {
         "epochs": total_epochs(config),
         "batch_size": config["training"]["batch_size"],
         "learning_rate": config["training"]["learning_rate"],
         "other_task": other.name,
     }
-    identity = reference_identity(config["model"], settings, other, seed)
+    identity = reference_identity(config["model"], settings, other, seed + OTHER_DATA_SEED_OFFSET)
 
     def train():
-        log(f"training a {config['model']['architecture']} on {other.name}, seed {seed}")
-        return train_plain(config, other, seed, verbose=0)
+        log(f"training a {config['model']['architecture']} on {other.name}, seed "
+            f"{seed + OTHER_DATA_SEED_OFFSET}")
+        return train_independent_on(config, other, seed, verbose=0)
 
     return cache.get(identity, train, log)
 
@@ -96,7 +96,7 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="text recipe output folders")
     parser.add_argument("--task", default="sst2", help="the other dataset (default: sst2)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
-                        help=f"one model per seed (trained with seed {OTHER_TASK_SEED} + s)")
+                        help=f"one model per seed (trained with seed {OTHER_DATA_SEED_OFFSET} + s)")
     parser.add_argument("--output", required=True, help="JSON file (a .md table beside it)")
     args = parser.parse_args(argv)
     command = "python benchmarks/other_task_suspect.py " + " ".join(
@@ -107,15 +107,9 @@ def main(argv=None):
         results, config, data = load_run(run)
         if data.modality != "text":
             raise ValueError(f"Other-task suspects are for text runs. Received: run={run!r}")
-        other = other_task_data(config, args.task)
-        if other.name == data.name or other.num_classes != data.num_classes:
-            raise ValueError(
-                "The other task must be another dataset with the run's classes. Received: "
-                f"task={args.task!r} ({other.num_classes} classes) for a run on {data.name} "
-                f"({data.num_classes} classes)"
-            )
+        other = other_task_data(config, data, args.task)  # another dataset, the run's classes
         for model_seed in args.seeds:
-            model, record = other_task_model(config, other, OTHER_TASK_SEED + model_seed, cache)
+            model, record = other_task_model(config, other, model_seed, cache)
             own = reference_accuracy(model, other, max_examples=len(other.test.x))
             for seed_result in results["seeds"]:
                 _, key = seed_key(run, seed_result)

@@ -28,13 +28,13 @@ def _owner_panel(run, names):
     """The reference panel of `run`'s recipe trained on the datasets `names`, and the config."""
     from reextraction import load_run
 
-    from kwm.recipes.data import load_reference_datasets
+    from kwm.recipes.data import load_other_datasets
     from kwm.recipes.reference_models import ReferenceModels, train_reference_models
 
     _, config, data = load_run(run)
     config["verification"]["reference_datasets"] = names
     cache = ReferenceModels(
-        ReferenceModels.default_directory(), datasets=load_reference_datasets(config, data)
+        ReferenceModels.default_directory(), datasets=load_other_datasets(config, data)
     )
     models, descriptions = train_reference_models(config, data, cache, 0, print)
     return models, descriptions, config, cache.records

@@ -9,8 +9,8 @@ from kwm.attacks import available_attacks, resolve_attacks
 from kwm.datasets import DatasetNotFoundError
 from kwm.prediction_api import InvalidPredictionError
 from kwm.recipes.config import available_recipes, load_recipe
-from kwm.recipes.data import load_data, load_queries, load_reference_datasets
-from kwm.recipes.pipeline import run_seed
+from kwm.recipes.data import load_data, load_other_datasets, load_queries
+from kwm.recipes.pipeline import is_independent, run_seed
 from kwm.recipes.reference_models import ReferenceModels
 from kwm.recipes.summary import summarize, summarize_attacks
 from kwm.reports import (
@@ -220,32 +220,34 @@ def run(dataset, argv=None, methods=("baseline",)):
             )
             if queries is not None:
                 log(f"thief's queries: {queries.describe()}")
-            reference_data = load_reference_datasets(
+            other_data = load_other_datasets(
                 config, data, data_dir=args.data_dir,
                 download=False if args.no_download else "auto",
             )
-            for other in reference_data.values():
-                log(f"reference models also train on: {other.describe()}")
+            for other in other_data.values():
+                log(f"other data of the task: {other.describe()}")
             reference_models = ReferenceModels(
                 None
                 if args.reference_cache is None
                 else args.reference_cache or ReferenceModels.default_directory(),
-                datasets=reference_data,
+                datasets=other_data,
             )
             seed_results, keys = [], []
             for seed in seeds:
                 result, key = run_seed(
                     config, data, source, seed, os.path.join(stage, f"seed-{seed}"), verbose, log,
-                    reference_cache=reference_models, queries=queries,
+                    reference_cache=reference_models, queries=queries, other_data=other_data,
                 )
                 seed_results.append(result)
                 keys.append(key)
             summary = summarize(seed_results)
             attack_summary = summarize_attacks(seed_results)
-            independent = [
+            independent = [  # every innocent suspect: the independent model and its kin
                 verdict["claimed"]
                 for r in seed_results
-                for verdict in r["models"]["independent"]["verification"]["verdicts"].values()
+                for name, model in r["models"].items()
+                if is_independent(name)
+                for verdict in model["verification"]["verdicts"].values()
             ]
             results = {
                 "config": config,
@@ -257,10 +259,10 @@ def run(dataset, argv=None, methods=("baseline",)):
                 if queries is None
                 else {"description": queries.describe(), "provenance": queries.provenance.to_dict()},
                 "code": code,
-                "reference_data": {
+                "other_data": {
                     name: {"description": other.describe(),
                            "provenance": other.provenance.to_dict()}
-                    for name, other in reference_data.items()
+                    for name, other in other_data.items()
                 },
                 "reference_models": reference_models.records,
                 "seeds": seed_results,

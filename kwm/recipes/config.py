@@ -149,6 +149,10 @@ DEFAULTS = {
         # models trained on the task's own data alone, and an innocent suspect may have been
         # trained on any data of the task.
         "reference_datasets": [""],
+        # Other datasets of the task (e.g. "sst2" beside "imdb") on each of which a model like
+        # the independent one is trained every seed and verified with the key: innocent
+        # suspects of another origin, which no test may claim either.
+        "independent_datasets": [],
         # Training examples each reference model sees (0: all; else a stratified subset, the
         # same on every run): a reference model must have learned the task, not seen all of it.
         "reference_max_train": 0,

@@ -60,14 +60,16 @@ def thief_queries(config, data, queries=None, seed=0):
     return x
 
 
-def load_reference_datasets(config, data, data_dir=None, download="auto"):
-    """The other datasets of the task that the owner's reference models train on, by name.
+def load_other_datasets(config, data, data_dir=None, download="auto"):
+    """The other datasets of the task a recipe trains models on, by name.
 
-    `verification.reference_datasets` names them ("" is the task's own
-    data, which is not loaded again). Each comes from the recipe's sources
-    and is cut to `data.max_train` / `data.max_test` as the task's data is;
-    it must have the task's modality and classes. Hand the result to
-    `ReferenceModels(datasets=...)`.
+    `verification.reference_datasets` (the owner's reference models; ""
+    is the task's own data, not loaded again) and
+    `verification.independent_datasets` (innocent suspects) name them. Each
+    comes from the recipe's sources and is cut to `data.max_train` /
+    `data.max_test` as the task's data is; it must have the task's
+    modality and classes. Hand the result to `ReferenceModels(datasets=...)`
+    and `run_seed(other_data=...)`.
 
     Args:
         config: dict. A loaded recipe.
@@ -76,11 +78,12 @@ def load_reference_datasets(config, data, data_dir=None, download="auto"):
         download: as for `kwm.datasets.load`.
 
     Returns:
-        A dict from dataset name to `TaskDataset` (empty when the reference
-        models train on the task's data only).
+        A dict from dataset name to `TaskDataset` (empty when every model
+        trains on the task's own data).
     """
+    names = reference_dataset_names(config, data) + independent_dataset_names(config, data)
     others = {}
-    for name in reference_dataset_names(config, data):
+    for name in dict.fromkeys(names):
         if name == data.name:
             continue
         other = datasets.load(
@@ -91,3 +94,15 @@ def load_reference_datasets(config, data, data_dir=None, download="auto"):
             other, config["data"]["max_train"], config["data"]["max_test"]
         )
     return others
+
+
+def independent_dataset_names(config, data):
+    """`verification.independent_datasets`, checked: other datasets of the task, each once."""
+    names = list(config["verification"]["independent_datasets"])
+    if data.name in names or len(set(names)) != len(names) or not all(names):
+        raise ValueError(
+            "`verification.independent_datasets` names other datasets of the task, each once "
+            f"(the task's own independent model is always trained). "
+            f"Received: independent_datasets={names} on {data.name}"
+        )
+    return names

@@ -12,7 +12,7 @@ import time
 from kwm.attacks import AttackSettings, extract_model, run_attacks
 from kwm.export import export_for_serving, serving_model
 from kwm.prediction_api import PredictionAPI
-from kwm.recipes.data import thief_queries
+from kwm.recipes.data import independent_dataset_names, thief_queries
 from kwm.recipes.methods import get_method
 from kwm.recipes.models import thief_model, total_epochs, train_plain
 from kwm.recipes.reference_models import ReferenceModels, calibrated_key, trigger_screen
@@ -23,6 +23,8 @@ from kwm.verification import task_accuracy, verify_ownership
 # initialisation (the owner's reference models: `reference_models.REFERENCE_SEED`).
 STOLEN_SEED_OFFSET = 1000
 INDEPENDENT_SEED_OFFSET = 2000
+# Independent models trained on another dataset of the task (`verification.independent_datasets`).
+OTHER_DATA_SEED_OFFSET = 4000
 
 
 def watermark_victim(config, data, source_data, seed, cache, verbose, log, timings):
@@ -104,6 +106,24 @@ def steal(config, data, api, queries, seed, verbose="auto"):
 def train_independent(config, data, seed, verbose="auto"):
     """Stage 5: a model of the victim's architecture trained on the task without the key."""
     return train_plain(config, data, seed + INDEPENDENT_SEED_OFFSET, verbose)
+
+
+def train_independent_on(config, other, seed, verbose="auto"):
+    """Stage 5b: a model of the victim's architecture trained on `other`, another dataset of the
+    task (`verification.independent_datasets`), without the key: an innocent suspect of another
+    origin, seeded `seed + OTHER_DATA_SEED_OFFSET`."""
+    return train_plain(config, other, seed + OTHER_DATA_SEED_OFFSET, verbose)
+
+
+def independent_name(dataset=None):
+    """The results' name of the independent model (`dataset` None) or of the one trained on
+    another dataset of the task."""
+    return "independent" if dataset is None else f"independent_{dataset}"
+
+
+def is_independent(name):
+    """Whether a results' model name is an innocent suspect (`independent_name`)."""
+    return name == "independent" or name.startswith("independent_")
 
 
 def evaluate_suspect(name, model, data, key, config, seed):
@@ -193,6 +213,7 @@ def run_seed(
     log=print,
     reference_cache=None,
     queries=None,
+    other_data=None,
 ):
     """Runs one seed of a recipe and returns its results as a JSON-ready dict.
 
@@ -217,12 +238,22 @@ def run_seed(
             across runs.
         queries: TaskDataset or None. The thief's query dataset when
             `extraction.queries` names another dataset (`load_queries`).
+        other_data: dict or None. The other datasets of the task by name
+            (`load_other_datasets`), for `verification.independent_datasets`.
 
     Returns:
         `(results, key)`: a JSON-ready dict of results for this seed and
         the `WatermarkKey` used.
     """
     get_method(config["experiment"]["method"])  # an unknown method fails before any work
+    other_names = independent_dataset_names(config, data)
+    missing = [name for name in other_names if name not in (other_data or {})]
+    if missing:
+        raise ValueError(
+            f"Independent models of this recipe train on {missing}, which were not loaded: "
+            "pass them in `other_data` (`kwm.recipes.data.load_other_datasets`). "
+            f"Received: independent_datasets={other_names}"
+        )
     queries = thief_queries(config, data, queries, seed)
     os.makedirs(workdir, exist_ok=True)
     timings = {}
@@ -244,6 +275,15 @@ def run_seed(
     # with `python -m kwm.verify --key ... --suspect ...`.
     export_for_serving(stolen.model, os.path.join(workdir, "stolen_savedmodel"))
     export_for_serving(independent, os.path.join(workdir, "independent_savedmodel"))
+    others = {}
+    for name in other_names:
+        others[name] = _timed(
+            timings, f"independent_{name}_training_s",
+            train_independent_on, config, other_data[name], seed, verbose,
+        )
+        export_for_serving(
+            others[name], os.path.join(workdir, f"{independent_name(name)}_savedmodel")
+        )
 
     start = time.perf_counter()
     models = {
@@ -253,6 +293,14 @@ def run_seed(
         "stolen": evaluate_suspect("stolen", stolen.model, data, key, config, seed),
         "independent": evaluate_suspect("independent", independent, data, key, config, seed),
     }
+    for name, model in others.items():
+        models[independent_name(name)] = evaluate_suspect(
+            independent_name(name), model, data, key, config, seed
+        )
+        models[independent_name(name)]["trained_on"] = {
+            "dataset": name,
+            "accuracy": task_accuracy(model, other_data[name].test.x, other_data[name].test.y),
+        }
     timings["verification_s"] = time.perf_counter() - start
     if config["attacks"]["run"]:
         attack_results = _timed(

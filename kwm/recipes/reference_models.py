@@ -149,7 +149,7 @@ class ReferenceModels:
             keeps them in memory only.
         datasets: dict or None. The other datasets of the task that
             `verification.reference_datasets` names, by name
-            (`kwm.recipes.data.load_reference_datasets`).
+            (`kwm.recipes.data.load_other_datasets`).
 
     Examples:
 
@@ -529,7 +529,7 @@ def reference_datasets(config, data, cache):
             raise ValueError(
                 f"Reference models of this recipe also train on {name!r}, which was not "
                 "loaded: pass it as `ReferenceModels(datasets=...)` "
-                "(`kwm.recipes.data.load_reference_datasets`). "
+                "(`kwm.recipes.data.load_other_datasets`). "
                 f"Received: reference_datasets={config['verification']['reference_datasets']}"
             )
         check_same_task(data, other)

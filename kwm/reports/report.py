@@ -140,12 +140,17 @@ def plain_verdicts(summary, decision_test):
     lines = []
     for name, entry in summary.items():
         claimed = sum(entry["claimed"])
-        subject = _PLAIN.get(name, f"The {name} model")
+        other = name[len("independent_"):] if name.startswith("independent_") else None
+        subject = _PLAIN.get(name) or (
+            f"The independent model trained on {other} (another dataset of the task)"
+            if other
+            else f"The {name} model"
+        )
         line = f"{subject} is claimed on {claimed} of {len(entry['claimed'])} seeds"
         costs = [c for c in entry.get(f"{decision_test}_query_cost", []) if c is not None]
         if claimed and costs:
             line += f" ({query_cost_range(costs)} queries suffice on 95% of random draws)"
-        if name == "independent":
+        if name == "independent" or other:
             line += ": FALSE ACCUSATION" if claimed else ": no false accusation"
         lines.append(line + ".")
     return lines
@@ -172,8 +177,8 @@ def render_markdown(results):
         lines.append(f"**Watermark sources**: {results['source_data']['description']}  ")
     if results.get("query_data"):
         lines.append(f"**Thief's queries**: {results['query_data']['description']}  ")
-    for other in (results.get("reference_data") or {}).values():
-        lines.append(f"**Reference models also train on**: {other['description']}  ")
+    for other in (results.get("other_data") or {}).values():
+        lines.append(f"**Other data of the task**: {other['description']}  ")
     temperature = config.get("serving", {}).get("temperature", 1.0)
     if temperature != 1.0:
         lines.append(
@@ -333,8 +338,8 @@ def render_markdown(results):
         ("watermark sources", results.get("source_data")),
         ("thief's queries", results.get("query_data")),
         *(
-            ("reference models' other data", other)
-            for other in (results.get("reference_data") or {}).values()
+            ("other data of the task", other)
+            for other in (results.get("other_data") or {}).values()
         ),
     ):
         if not provenance:
@@ -384,8 +389,13 @@ def render_markdown(results):
         + (f" `--temperature {temperature:g}`" if temperature != 1.0 else "")
         + ".",
         "- `seed-*/victim_savedmodel/`: the victim as served (SavedModel, no key inside); "
-        "`stolen_savedmodel/`, `independent_savedmodel/`: the suspects, so that each verdict "
-        "can be replayed with `python -m kwm.verify`.",
+        "`stolen_savedmodel/`, `independent_savedmodel/`"
+        + "".join(
+            f", `{name}_savedmodel/`"
+            for name in summary
+            if name.startswith("independent_")
+        )
+        + ": the suspects, so that each verdict can be replayed with `python -m kwm.verify`.",
         "",
     ]
     return "\n".join(lines)

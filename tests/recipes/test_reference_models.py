@@ -301,16 +301,36 @@ def test_reference_datasets_are_checked():
 
 
 def test_recipes_load_the_other_datasets_their_reference_models_train_on(monkeypatch):
-    from kwm.recipes.data import load_reference_datasets
+    from kwm.recipes.data import load_other_datasets
 
     monkeypatch.delenv("KWM_DATA_DIR", raising=False)
     config = load_recipe("imdb_feature_sharing", overrides={"data": {"sources": ["embedded"]}})
     assert config["verification"]["reference_datasets"] == ["", "sst2"]
     imdb = datasets.subsample(datasets.load("imdb", sources=("embedded",)), 1000, 500)
-    others = load_reference_datasets(config, imdb)
+    others = load_other_datasets(config, imdb)
     assert list(others) == ["sst2"] and len(others["sst2"].train) == 1000  # cut as the task is
     assert others["sst2"].provenance.source == "embedded"
-    assert load_reference_datasets(load_recipe("mnist_baseline"), imdb) == {}
+    assert load_other_datasets(load_recipe("mnist_baseline"), imdb) == {}
+    config["verification"]["reference_datasets"] = [""]  # the suspects' data alone
+    assert config["verification"]["independent_datasets"] == ["sst2"]
+    assert list(load_other_datasets(config, imdb)) == ["sst2"]
     config["verification"]["reference_datasets"] = ["", "mnist"]
     with pytest.raises(ValueError, match=r"Received: mnist \(image"):
-        load_reference_datasets(config, imdb)
+        load_other_datasets(config, imdb)
+    config["verification"]["reference_datasets"] = [""]
+    for bad in (["imdb"], ["sst2", "sst2"], [""]):
+        config["verification"]["independent_datasets"] = bad
+        with pytest.raises(ValueError, match=r"other datasets of the task, each once .*"
+                                             r"Received: independent_datasets="):
+            load_other_datasets(config, imdb)
+
+
+def test_a_recipe_refuses_independent_datasets_it_was_not_given(tmp_path):
+    from kwm.recipes.pipeline import run_seed
+
+    config = load_recipe("imdb_feature_sharing", quick=True)
+    imdb = datasets.subsample(datasets.load("imdb", sources=("embedded",)), 40, 40)
+    with pytest.raises(ValueError, match=r"train on \['sst2'\], which were not loaded.*"
+                                         r"Received: independent_datasets=\['sst2'\]"):
+        run_seed(config, imdb, None, 0, str(tmp_path), verbose=0)
+    assert not os.listdir(tmp_path)  # refused before any work

@@ -33,11 +33,19 @@ def test_quick_imdb_run_serves_strings_and_replays(tmp_path, monkeypatch):
     assert [name.split(",")[0] for name in models[3:]] == [
         f"small_bert seed {s}" for s in (3100, 3101, 3102)
     ]
-    other = results["reference_data"]["sst2"]
+    other = results["other_data"]["sst2"]
     assert other["provenance"]["source"] == "embedded"
     assert "kwm kept 400 of 4,000 training" in other["description"]
-    assert "Reference models also train on**: sst2 from embedded" in (
-        output / "report.md").read_text()
+    report = (output / "report.md").read_text()
+    assert "Other data of the task**: sst2 from embedded" in report
+    # An independent model trained on SST-2 is verified as an IMDB suspect, and counts as
+    # innocent: a claim on it would be a false accusation.
+    innocent = seed["models"]["independent_sst2"]
+    assert innocent["trained_on"]["dataset"] == "sst2" and 0 <= innocent["accuracy"] <= 1
+    assert set(innocent["verification"]["verdicts"]) == {"t_test", "wilcoxon"}
+    assert (output / "seed-0" / "independent_sst2_savedmodel").is_dir()
+    assert "The independent model trained on sst2 (another dataset of the task) is claimed on " \
+        "0 of 1 seeds: no false accusation." in report
     assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]
     # The served models take raw strings.
     api = PredictionAPI(output / "seed-0" / "victim_savedmodel", num_classes=2)
