@@ -541,7 +541,7 @@ def check_same_task(data, other):
     """Raises unless `other` is a dataset of `data`'s task (same modality and classes)."""
     if (other.modality, tuple(other.class_names)) != (data.modality, tuple(data.class_names)):
         raise ValueError(
-            f"A reference dataset must have the task's modality and classes ({data.modality}, "
+            f"Another dataset of the task must have its modality and classes ({data.modality}, "
             f"{list(data.class_names)}). Received: {other.name} ({other.modality}, "
             f"{list(other.class_names)})"
         )

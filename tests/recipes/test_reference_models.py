@@ -294,7 +294,7 @@ def test_reference_datasets_are_checked():
         train_reference_models(_mnist_panel_config(["", "other"]), data, store, 0, print)
     clothes = TaskDataset("other", data.train, data.test, ("c", "d"), "image",
                           DataProvenance("other", "memory", "", {}))
-    with pytest.raises(ValueError, match=r"the task's modality and classes \(image, \['a', "
+    with pytest.raises(ValueError, match=r"must have its modality and classes \(image, \['a', "
                                          r"'b'\]\). Received: other \(image, \['c', 'd'\]\)"):
         train_reference_models(_mnist_panel_config(["", "other"]), data,
                                ReferenceModels(datasets={"other": clothes}), 0, print)
