@@ -463,11 +463,16 @@ def _train_reference(config, data, seed, model_config, reference_training, learn
 
 
 def reference_accuracy(model, data, max_examples=None):
-    """Accuracy of `model` on the first `max_examples` test examples of `data` (default 2000
-    images, 200 texts)."""
+    """Accuracy of `model` on `max_examples` test examples of `data` (default 2000 images, 200
+    texts), drawn at random with a fixed seed: a test split may be ordered by class (IMDB's
+    is), and its first examples would then be of one class."""
     if max_examples is None:
         max_examples = 200 if data.modality == "text" else 2000
-    x, y = data.test.x[:max_examples], np.asarray(data.test.y[:max_examples])
+    indices = np.arange(len(data.test))
+    if max_examples < len(indices):
+        indices = np.sort(np.random.default_rng(REFERENCE_SEED).choice(
+            len(indices), size=max_examples, replace=False))
+    x, y = data.test.x[indices], np.asarray(data.test.y)[indices]
     return float(np.mean(np.asarray(model.predict(x, verbose=0)).argmax(axis=-1) == y))
 
 

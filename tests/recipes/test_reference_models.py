@@ -334,3 +334,20 @@ def test_a_recipe_refuses_independent_datasets_it_was_not_given(tmp_path):
                                          r"Received: independent_datasets=\['sst2'\]"):
         run_seed(config, imdb, None, 0, str(tmp_path), verbose=0)
     assert not os.listdir(tmp_path)  # refused before any work
+
+
+def test_reference_accuracy_is_not_fooled_by_a_split_ordered_by_class():
+    from kwm.recipes.reference_models import reference_accuracy
+
+    texts = np.array([f"review {i}" for i in range(1000)], dtype=object)
+    split = Split(texts, np.repeat([0, 1], 500))  # ordered by label, as IMDB's test split is
+    data = TaskDataset("toy_text", split, split, ("neg", "pos"), "text",
+                       DataProvenance("toy_text", "memory", "", {}))
+
+    class AlwaysNegative:
+        def predict(self, x, verbose=0):
+            return np.tile([[0.9, 0.1]], (len(x), 1))
+
+    # 200 reviews drawn from both classes, not the first 200 (all negative: 100%).
+    assert 0.4 < reference_accuracy(AlwaysNegative(), data) < 0.6
+    assert reference_accuracy(AlwaysNegative(), data, max_examples=1000) == 0.5

@@ -68,4 +68,7 @@ def test_text_recipes_load():
         assert config["model"]["architecture"] == "bert"
         assert config["watermark"]["trigger"]["type"] == "token"
         assert config["ewe"]["layers"] == ["bert_backbone/pooled_dense"]  # from the architecture
-        assert load_recipe(name, quick=True)["model"]["architecture"] == "small_bert"
+        quick = load_recipe(name, quick=True)
+        assert quick["model"]["architecture"] == "small_bert"
+        if quick["experiment"]["method"] == "feature_sharing":  # a layer the small BERT has
+            assert quick["feature_sharing"]["freeze_up_to"] == "bert_backbone/transformer_layer_0"
