@@ -33,6 +33,7 @@ def _owner_panel(run, names):
 
     _, config, data = load_run(run)
     config["verification"]["reference_datasets"] = names
+    config["verification"]["independent_datasets"] = []  # no suspects here: load no data for them
     cache = ReferenceModels(
         ReferenceModels.default_directory(), datasets=load_other_datasets(config, data)
     )

@@ -612,7 +612,7 @@ def train_reference_models(config, data, cache, verbose, log):
 
         for i, (model_config, reference_training) in enumerate(panel):
             model, record = get(i, model_config, reference_training)
-            seed = REFERENCE_SEED + DATASET_SEED_STRIDE * d + i
+            seed = record["seed"]
             where = (
                 "the task" if dataset is task else f"{dataset.name} (another dataset of the task)"
             )
