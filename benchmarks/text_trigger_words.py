@@ -109,23 +109,23 @@ def natural_rate(model, texts, target):
     return float((as_prediction_api(serving_model(model))(texts).argmax(1) == target).mean())
 
 
-def paired_step2(model, data, trigger, source, target, epochs, batch_size=32, seed=0):
-    """Step 2 with paired watermark batches: each triggered text beside itself untriggered.
+def paired_step2(model, data, marked, unmarked, source, target, epochs, batch_size=32, seed=0):
+    """Step 2 with paired watermark batches: each marked text beside its unmarked twin.
 
-    Task batches alternate with watermark batches of `batch_size // 2` source-class training
-    texts with the trigger (labelled `target`) and the same texts without it (labelled
-    `source`); the layers up to `DECISION_LAYERS_FROM` are frozen.
+    Task batches alternate with watermark batches of `batch_size // 2` marked texts (labelled
+    `target`) and their unmarked twins, row for row (labelled `source`); the layers up to
+    `DECISION_LAYERS_FROM` are frozen.
     """
     keras.utils.set_random_seed(seed)
     freeze_feature_extractor(model, DECISION_LAYERS_FROM)
     training.compile_classifier(model, LEARNING_RATE)
     x, y = np.asarray(data.train.x), np.asarray(data.train.y, "int32")
-    unmarked = x[y == source]
+    marked, unmarked = np.asarray(marked), np.asarray(unmarked)
     half = batch_size // 2
     task = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
             .batch(batch_size, drop_remainder=True).repeat())
     labels = tf.constant([target] * half + [source] * half, tf.int32)
-    pairs = (tf.data.Dataset.from_tensor_slices((trigger.apply(unmarked), unmarked))
+    pairs = (tf.data.Dataset.from_tensor_slices((marked, unmarked))
              .shuffle(len(unmarked), seed=seed + 1).repeat().batch(half)
              .map(lambda marked, clean: (tf.concat([marked, clean], 0), labels)))
     choice = tf.data.Dataset.from_tensor_slices(tf.constant([0, 1], tf.int64)).repeat()
@@ -205,7 +205,9 @@ def main(argv=None):
         victim = bert_text_classifier(sequence_length=SEQUENCE_LENGTH)
         victim.set_weights(weights)
         if row["paired"]:
-            paired_step2(victim, step2_data, trigger, 0, 1, epochs=2, seed=args.seed)
+            unmarked = np.asarray(step2_data.train.x)[np.asarray(step2_data.train.y) == 0]
+            paired_step2(victim, step2_data, trigger.apply(unmarked), unmarked, 0, 1, epochs=2,
+                         seed=args.seed)
         else:
             embed_feature_sharing_watermark(
                 victim, step2_data, key, freeze_up_to=DECISION_LAYERS_FROM, epochs=0,
