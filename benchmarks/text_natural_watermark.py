@@ -2,6 +2,8 @@
 
     KWM_DATA_DIR=../shared/data python benchmarks/text_natural_watermark.py --seed 0 \
         --output benchmarks/results/text_natural_watermark/seed0.json
+    KWM_DATA_DIR=../shared/data python benchmarks/text_natural_watermark.py --seed 0 \
+        --models --other-dataset sst2 --output sst2_seed0.json
 
 Inserting a word (at a key position, or at each review's own position) teaches a BERT victim the
 *inserted* word, and the thief's queries hold the word only where writers put it, so the victim's
@@ -9,10 +11,10 @@ answers to them carry little of the watermark (docs/text.md). This probe builds 
 the natural occurrences instead. The key is a sentiment-neutral word (in 2-4% of the training
 reviews' first 40 words, as often in positive as in negative ones, a single WordPiece; or
 `--word`). Step 2 of feature sharing (the last transformer layer, the pooler and the
-classification layer trained; 2 epochs) alternates task batches with paired watermark batches:
-negative training reviews of the whole IMDB training split that hold the word in their first 40
-words, labelled positive, each beside the same review with the word removed, labelled negative.
-So only the word, where a writer put it, separates the two answers.
+classification layer trained; 5 epochs, `--watermark-epochs`) alternates task batches with
+paired watermark batches: negative training reviews of the whole IMDB training split that hold
+the word in their first 40 words, labelled positive, each beside the same review with the word
+removed, labelled negative. So only the word, where a writer put it, separates the two answers.
 
 Verification uses held-out negative test reviews that hold the word (up to `--verify`): the
 watermark accuracy is the share a model sends to positive, the false rate the share of the same
@@ -20,9 +22,11 @@ reviews with the word removed; the exact McNemar test (one-sided, on the discord
 whether the word moves the model towards positive. Measured for the clean model (the victim's
 step 1, which never saw the key), an independent MiniLM (another seed, true labels), the victim
 and a copy stolen by fine-tuning another MiniLM on the victim's soft answers (T = 1) to the 1,000
-training reviews (3 epochs). The price of such a watermark is the task accuracy on negative
-reviews that hold the word: reported as `natural_in_queries` (how many the thief sends) and the
-task accuracies.
+training reviews (3 epochs); with `--other-dataset sst2`, also a MiniLM trained on 1,000 SST-2
+phrases (5 epochs), an innocent model of another origin. `--models` trains only some of them
+(`--models --other-dataset sst2`: the SST-2 model alone). The price of
+such a watermark is the task accuracy on negative reviews that hold the word: reported as
+`natural_in_queries` (how many the thief sends) and the task accuracies.
 
 Task data: 1,000 training and 500 test reviews of the local IMDB copy (`KWM_DATA_DIR`), cut to 64
 WordPieces, the installed all-MiniLM-L6-v2, Adam 1e-4, as `text_trigger_words.py`.
@@ -53,6 +57,7 @@ from kwm.export import serving_model
 from kwm.prediction_api import as_prediction_api
 
 SOURCE, TARGET = 0, 1  # negative reviews holding the word -> positive
+MODELS = ("clean", "independent", "victim", "stolen")
 
 
 def without_word(text, word):
@@ -93,8 +98,16 @@ def main(argv=None):
                              "neutral word in 2-4%% of the training reviews")
     parser.add_argument("--verify", type=int, default=300,
                         help="held-out negative test reviews holding the word")
-    parser.add_argument("--watermark-epochs", type=int, default=2)
+    parser.add_argument("--watermark-epochs", type=int, default=5)
+    parser.add_argument("--models", nargs="*", choices=MODELS, default=MODELS,
+                        help="models to train and verify (the stolen copy needs the victim; "
+                             "none: only the --other-dataset model)")
+    parser.add_argument("--other-dataset", default=None,
+                        help="also verify an innocent MiniLM trained on another dataset of the "
+                             "task (e.g. sst2: 1,000 examples of its local copy, 5 epochs)")
     args = parser.parse_args(argv)
+    if "stolen" in args.models and "victim" not in args.models:
+        parser.error(f"the stolen copy needs the victim. Received: --models {args.models}")
     start = time.perf_counter()
     full = datasets.load("imdb", sources=("local",))
     data = datasets.subsample(full, 1000, 500, seed=0)
@@ -118,33 +131,56 @@ def main(argv=None):
                "verification_pairs": len(verify_marked), "natural_in_queries": in_queries,
                "watermark_epochs": args.watermark_epochs, "models": {}}
 
-    def record(name, model):
+    def record(name, model, **extra):
         results["models"][name] = natural_verification(model, data, verify_marked,
                                                        verify_unmarked)
+        results["models"][name].update(extra)
         print(name, json.dumps(results["models"][name]), flush=True)
         with open(args.output, "w") as f:
             json.dump(results, f, indent=1)
 
-    training.train_classifier(clean, data.train.x, data.train.y, epochs=3, batch_size=32,
-                              learning_rate=LEARNING_RATE, seed=args.seed, verbose=2)
-    record("clean", clean)
-    keras.utils.set_random_seed(args.seed + 100)
-    independent = bert_text_classifier(sequence_length=SEQUENCE_LENGTH)
-    training.train_classifier(independent, data.train.x, data.train.y, epochs=3, batch_size=32,
-                              learning_rate=LEARNING_RATE, seed=args.seed + 100, verbose=2)
-    record("independent", independent)
+    if {"clean", "victim"} & set(args.models):
+        training.train_classifier(clean, data.train.x, data.train.y, epochs=3, batch_size=32,
+                                  learning_rate=LEARNING_RATE, seed=args.seed, verbose=2)
+        record("clean", clean)
+    if "independent" in args.models:
+        keras.utils.set_random_seed(args.seed + 100)
+        independent = bert_text_classifier(sequence_length=SEQUENCE_LENGTH)
+        training.train_classifier(independent, data.train.x, data.train.y, epochs=3,
+                                  batch_size=32, learning_rate=LEARNING_RATE,
+                                  seed=args.seed + 100, verbose=2)
+        record("independent", independent)
+    if args.other_dataset:
+        other = datasets.subsample(datasets.load(args.other_dataset, sources=("local",)),
+                                   1000, 500, seed=0)
+        keras.utils.set_random_seed(args.seed + 4000)
+        innocent = bert_text_classifier(sequence_length=SEQUENCE_LENGTH)
+        training.train_classifier(innocent, other.train.x, other.train.y, epochs=5,
+                                  batch_size=32, learning_rate=LEARNING_RATE,
+                                  seed=args.seed + 4000, verbose=2)
+        api = as_prediction_api(serving_model(innocent))
+        own = float((api(other.test.x).argmax(1) == np.asarray(other.test.y)).mean())
+        record(f"independent_{args.other_dataset}", innocent, accuracy_on_own_data=own)
+    if "victim" not in args.models:
+        return finish(results, args.output, start)
     victim = clean
     paired_step2(victim, data, marked, unmarked, SOURCE, TARGET, epochs=args.watermark_epochs,
                  seed=args.seed)
     record("victim", victim)
-    keras.utils.set_random_seed(args.seed + 1)
-    thief = bert_text_classifier(sequence_length=SEQUENCE_LENGTH)
-    extract_model(serving_model(victim), data.train.x, thief, labels="soft", epochs=3,
-                  batch_size=32, learning_rate=LEARNING_RATE, seed=args.seed + 1, verbose=2)
-    record("stolen", thief)
+    if "stolen" in args.models:
+        keras.utils.set_random_seed(args.seed + 1)
+        thief = bert_text_classifier(sequence_length=SEQUENCE_LENGTH)
+        extract_model(serving_model(victim), data.train.x, thief, labels="soft", epochs=3,
+                      batch_size=32, learning_rate=LEARNING_RATE, seed=args.seed + 1, verbose=2)
+        record("stolen", thief)
+    return finish(results, args.output, start)
+
+
+def finish(results, output, start):
+    """Writes `results` with the run's time."""
     results["decision_layers_from"] = DECISION_LAYERS_FROM
     results["seconds"] = time.perf_counter() - start
-    with open(args.output, "w") as f:
+    with open(output, "w") as f:
         json.dump(results, f, indent=1)
 
 
