@@ -22,10 +22,11 @@ reviews with the word removed; the exact McNemar test (one-sided, on the discord
 whether the word moves the model towards positive. Measured for the clean model (the victim's
 step 1, which never saw the key), an independent MiniLM (another seed, true labels), the victim
 and a copy stolen by fine-tuning another MiniLM on the victim's soft answers (T = 1) to the 1,000
-training reviews (3 epochs); with `--other-dataset sst2`, also a MiniLM trained on 1,000 SST-2
-phrases (5 epochs), an innocent model of another origin. `--models` trains only some of them
-(`--models --other-dataset sst2`: the SST-2 model alone). The price of
-such a watermark is the task accuracy on negative reviews that hold the word: reported as
+training reviews (3 epochs; `--thief-queries unseen`: 1,000 test reviews the victim never saw,
+none of them used to verify or to measure accuracy); with `--other-dataset sst2`, also a MiniLM
+trained on 1,000 SST-2 phrases (5 epochs), an innocent model of another origin. `--models` trains
+only some of them (`--models --other-dataset sst2`: the SST-2 model alone). The price of such a
+watermark is the task accuracy on negative reviews that hold the word: reported as
 `natural_in_queries` (how many the thief sends) and the task accuracies.
 
 Task data: 1,000 training and 500 test reviews of the local IMDB copy (`KWM_DATA_DIR`), cut to 64
@@ -105,6 +106,10 @@ def main(argv=None):
     parser.add_argument("--other-dataset", default=None,
                         help="also verify an innocent MiniLM trained on another dataset of the "
                              "task (e.g. sst2: 1,000 examples of its local copy, 5 epochs)")
+    parser.add_argument("--thief-queries", choices=("train", "unseen"), default="train",
+                        help="the thief's 1,000 queries: the victim's training reviews, or as "
+                             "many reviews the victim never saw (test split, less the reviews "
+                             "that verify or measure accuracy)")
     args = parser.parse_args(argv)
     if "stolen" in args.models and "victim" not in args.models:
         parser.error(f"the stolen copy needs the victim. Received: --models {args.models}")
@@ -122,14 +127,20 @@ def main(argv=None):
     marked, unmarked = natural_pairs(full.train.x, full.train.y, word)
     verify_marked, verify_unmarked = natural_pairs(full.test.x, full.test.y, word, args.verify,
                                                    seed=args.seed)
-    in_queries = int(((np.asarray(data.train.y) == SOURCE)
-                      & contains_word(data.train.x, word)).sum())
+    queries, query_labels = np.asarray(data.train.x), np.asarray(data.train.y)
+    if args.thief_queries == "unseen":
+        held_out = np.concatenate([verify_marked, np.asarray(data.test.x)])
+        unused = np.flatnonzero(~np.isin(np.asarray(full.test.x), held_out))
+        drawn = np.random.default_rng(0).choice(unused, len(queries), replace=False)
+        queries, query_labels = np.asarray(full.test.x)[drawn], np.asarray(full.test.y)[drawn]
+    in_queries = int(((query_labels == SOURCE) & contains_word(queries, word)).sum())
     print(f"word {word!r}: {len(marked)} watermark pairs, {len(verify_marked)} held out, "
           f"{in_queries} negative reviews holding it among the thief's queries", flush=True)
     results = {"seed": args.seed, "word": word, "candidates": candidates[:10],
                "first_words": FIRST_WORDS, "watermark_pairs": len(marked),
                "verification_pairs": len(verify_marked), "natural_in_queries": in_queries,
-               "watermark_epochs": args.watermark_epochs, "models": {}}
+               "watermark_epochs": args.watermark_epochs, "thief_queries": args.thief_queries,
+               "models": {}}
 
     def record(name, model, **extra):
         results["models"][name] = natural_verification(model, data, verify_marked,
@@ -170,7 +181,7 @@ def main(argv=None):
     if "stolen" in args.models:
         keras.utils.set_random_seed(args.seed + 1)
         thief = bert_text_classifier(sequence_length=SEQUENCE_LENGTH)
-        extract_model(serving_model(victim), data.train.x, thief, labels="soft", epochs=3,
+        extract_model(serving_model(victim), queries, thief, labels="soft", epochs=3,
                       batch_size=32, learning_rate=LEARNING_RATE, seed=args.seed + 1, verbose=2)
         record("stolen", thief)
     return finish(results, args.output, start)
