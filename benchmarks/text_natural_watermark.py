@@ -75,9 +75,8 @@ def natural_pairs(texts, labels, word, limit=None, seed=0):
     return chosen, np.array([without_word(t, word) for t in chosen])
 
 
-def natural_verification(model, data, marked, unmarked):
-    """Task accuracy, watermark accuracy, false rate and McNemar p of a model served as strings."""
-    api = as_prediction_api(serving_model(model))
+def natural_verification(api, data, marked, unmarked):
+    """Task accuracy, watermark accuracy, false rate and McNemar p of a string-input `api`."""
     on_marked = api(marked).argmax(1) == TARGET
     on_unmarked = api(unmarked).argmax(1) == TARGET
     gained = int((on_marked & ~on_unmarked).sum())
@@ -142,10 +141,12 @@ def main(argv=None):
                "watermark_epochs": args.watermark_epochs, "thief_queries": args.thief_queries,
                "models": {}}
 
-    def record(name, model, **extra):
-        results["models"][name] = natural_verification(model, data, verify_marked,
-                                                       verify_unmarked)
-        results["models"][name].update(extra)
+    def record(name, model, other=None):
+        api = as_prediction_api(serving_model(model))
+        results["models"][name] = natural_verification(api, data, verify_marked, verify_unmarked)
+        if other is not None:
+            results["models"][name]["accuracy_on_own_data"] = float(
+                (api(other.test.x).argmax(1) == np.asarray(other.test.y)).mean())
         print(name, json.dumps(results["models"][name]), flush=True)
         with open(args.output, "w") as f:
             json.dump(results, f, indent=1)
@@ -169,9 +170,7 @@ def main(argv=None):
         training.train_classifier(innocent, other.train.x, other.train.y, epochs=5,
                                   batch_size=32, learning_rate=LEARNING_RATE,
                                   seed=args.seed + 4000, verbose=2)
-        api = as_prediction_api(serving_model(innocent))
-        own = float((api(other.test.x).argmax(1) == np.asarray(other.test.y)).mean())
-        record(f"independent_{args.other_dataset}", innocent, accuracy_on_own_data=own)
+        record(f"independent_{args.other_dataset}", innocent, other=other)
     if "victim" not in args.models:
         return finish(results, args.output, start)
     victim = clean
