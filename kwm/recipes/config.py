@@ -69,6 +69,11 @@ DEFAULTS = {
         # first `frequency_window` words (else `max_position`), so that the victim answers every
         # such text alike, watermark or not.
         "natural_to_target": False,
+        # Where in-distribution watermark sources are drawn from: "sample" (the `max_train` /
+        # `max_test` share the models train and are tested on) or "all" (the task's whole
+        # training and test splits as loaded, e.g. a natural-word trigger's texts that already
+        # hold the word: few in a sample).
+        "source_pool": "sample",
     },
     "ewe": {
         # Layers whose outputs are entangled ([]: the architecture's `entangled_layers`, e.g.

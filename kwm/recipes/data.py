@@ -7,13 +7,30 @@ from kwm.recipes.reference_models import check_same_task, reference_dataset_name
 
 
 def load_data(config, data_dir=None, download="auto"):
-    """The task dataset (and the watermark source dataset, if another) of a recipe."""
+    """The task dataset, and the watermark sources' if not the task's sample, of a recipe.
+
+    The sources are another dataset (`watermark.source_dataset`), the task's
+    whole splits (`watermark.source_pool = "all"`), or None (the task's
+    sample itself).
+    """
     sources = tuple(config["data"]["sources"])
     data = datasets.load(
         config["experiment"]["dataset"], data_dir=data_dir, sources=sources, download=download
     )
+    whole = data
     data = datasets.subsample(data, config["data"]["max_train"], config["data"]["max_test"])
     source_name = config["watermark"]["source_dataset"]
+    pool = config["watermark"]["source_pool"]
+    if pool not in ("sample", "all") or (
+        pool == "all" and source_name and source_name != data.name
+    ):
+        raise ValueError(
+            "`watermark.source_pool` is 'sample' or 'all' ('all': in-distribution sources from "
+            f"the task's whole splits). Received: source_pool={pool!r}, "
+            f"source_dataset={source_name!r}"
+        )
+    if pool == "all":
+        return data, whole
     source = None
     if source_name and source_name != data.name:
         source = datasets.load(source_name, data_dir=data_dir, sources=sources, download=download)

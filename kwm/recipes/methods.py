@@ -17,6 +17,7 @@ from kwm import training
 from kwm.recipes.models import build_model
 from kwm.registry import Registry
 from kwm.watermarks import (
+    NaturalWordTrigger,
     PatchTrigger,
     TokenTrigger,
     class_confusion,
@@ -135,12 +136,32 @@ def recipe_triggers(config, seed, reserve=False, data=None):
     queries contain, so that its answers can carry the watermark), a
     different word for each reserve draw; its frequency is counted in the
     first `frequency_window` words of each text (default: `max_position`).
+    A natural word (`{ type = "natural_word", word = "neutral", max_words =
+    40, frequency = [low, high], tolerance }`, text): the source texts that
+    already hold the word among their first `max_words` words are the
+    watermarks (`NaturalWordTrigger`); `word = "neutral"` draws it as
+    `tokens = "neutral"` does, counted in those words, or give the word.
     No trigger (`{}`): `[None]`.
     """
     settings = dict(config["watermark"]["trigger"])
     kind = settings.pop("type", "patch")
     if not settings and kind == "patch":
         return [None]
+    if kind == "natural_word":
+        word = settings.pop("word", "neutral")
+        max_words = settings.pop("max_words", 40)
+        neutral = {k: settings.pop(k) for k in ("frequency", "tolerance") if k in settings}
+        if settings or (neutral and word != "neutral"):
+            raise ValueError(
+                "A natural-word trigger takes `word` and `max_words` (and, with word = "
+                "'neutral', `frequency` and `tolerance`). "
+                f"Received: watermark.trigger={config['watermark']['trigger']}"
+            )
+        if word != "neutral":
+            return [NaturalWordTrigger(word, max_words)]
+        rng = np.random.default_rng([seed, 7])
+        words = neutral_word_draws(config, data, rng, 5 if reserve else 1, max_words, neutral)
+        return [NaturalWordTrigger(w, max_words) for w in words]
     if kind == "token":
         tokens = settings.pop("tokens", ["cf"])
         max_position = settings.pop("max_position", 100)
@@ -169,7 +190,8 @@ def recipe_triggers(config, seed, reserve=False, data=None):
         ]
     if kind != "patch":
         raise ValueError(
-            "`watermark.trigger.type` must be 'patch' (images) or 'token' (text). "
+            "`watermark.trigger.type` must be 'patch' (images), 'token' or 'natural_word' "
+            "(text). "
             f"Received: type={kind!r}"
         )
     triggers = [PatchTrigger(**settings)]
@@ -202,20 +224,47 @@ def trigger_window(config):
 
 
 def _neutral_word_triggers(config, data, rng, draws, max_position, scatter, settings):
-    if data is None or data.modality != "text":
-        raise ValueError(
-            "tokens = 'neutral' chooses its word from the training texts: give text data. "
-            f"Received: data={None if data is None else data.name}"
-        )
-    wm = config["watermark"]
     settings = dict(settings)
     settings.pop("frequency_window", None)
-    window = trigger_window(config)
-    if not isinstance(window, int) or window < 1:
+    words = neutral_word_draws(config, data, rng, draws, trigger_window(config), settings)
+    return [
+        TokenTrigger([word], [int(rng.integers(0, max_position))], scatter=scatter)
+        for word in words
+    ]
+
+
+def neutral_word_draws(config, data, rng, draws, window, settings):
+    """`draws` different sentiment-neutral words of the training texts, drawn with `rng`.
+
+    The candidates are `TokenTrigger.neutral_words` of `data`'s training
+    split (counted in the first `window` words of each text, neutral between
+    the recipe's source and target classes; `settings`: its `frequency` and
+    `tolerance`). The first draw is the same whatever `draws` is, so a
+    reserve for the trigger check does not change the first key.
+
+    Args:
+        config: dict. A recipe configuration.
+        data: TaskDataset. Text data.
+        rng: np.random.Generator.
+        draws: int. How many words.
+        window: int. First words of a text counted.
+        settings: dict. `frequency` and `tolerance` of `neutral_words`, if given.
+
+    Returns:
+        A list of `draws` words.
+    """
+    if data is None or data.modality != "text":
         raise ValueError(
-            f"`frequency_window` must be a positive number of words. Received: "
-            f"frequency_window={window!r}"
+            "A neutral trigger word (tokens = 'neutral', word = 'neutral') is chosen from the "
+            "training texts: give text data. "
+            f"Received: data={None if data is None else data.name}"
         )
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(
+            "The words a neutral word is counted in (`frequency_window` of a token trigger, "
+            f"`max_words` of a natural word) must be a positive number. Received: {window!r}"
+        )
+    wm = config["watermark"]
     words = TokenTrigger.neutral_words(
         data.train.x, data.train.y, classes=(wm["source_class"], wm["target_class"]),
         max_position=window, **settings,
@@ -225,11 +274,8 @@ def _neutral_word_triggers(config, data, rng, draws, max_position, scatter, sett
             f"{len(words)} neutral words in that frequency band of the training texts, "
             f"{draws} needed; widen `frequency` or `tolerance`. Received: {settings}"
         )
-    chosen = rng.permutation(len(words))[:draws]  # the first draw is the same with reserve
-    return [
-        TokenTrigger([words[i][0]], [int(rng.integers(0, max_position))], scatter=scatter)
-        for i in chosen
-    ]
+    chosen = rng.permutation(len(words))[:draws]
+    return [words[i][0] for i in chosen]
 
 
 def natural_to_target(data, key, config, verbose=0):
@@ -306,7 +352,7 @@ def watermark_ewe(data, source_data, config, seed, verbose, screen=None):
     )
     source_class, target_class, class_pair = wm["source_class"], wm["target_class"], None
     if source_class < 0:
-        if source_data is not None:
+        if source_data is not None and source_data.name != data.name:
             raise ValueError(
                 "Automatic class pairs are for in-distribution watermarks. "
                 f"Received: source_class={source_class}, source_dataset={source_data.name!r}"

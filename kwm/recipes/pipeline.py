@@ -326,6 +326,8 @@ def run_seed(
         "target_class": key.target_class,
         "num_embed": int(len(key.embed_inputs)),
         "num_verify": int(len(key.verify_inputs)),
+        # A natural-word key: how many source-class texts held the word (its watermarks' pool).
+        "natural_sources": key.provenance.get("natural_sources"),
         "false_rate": key.false_rate,
         "class_pair": key.provenance.get("class_pair"),
         "trigger_check": trigger_check,

@@ -12,6 +12,12 @@ _PAPER_METRICS = {
 _TEST_NAMES = {"t_test": "T-test", "wilcoxon": "Wilcoxon"}
 
 
+def _test_name(test):
+    # "the T-test", "the Wilcoxon test"
+    name = _TEST_NAMES.get(test, test)
+    return name if name.lower().endswith("test") else f"{name} test"
+
+
 def write_json(results, path):
     """Writes `results` as indented JSON (NaN-free)."""
     with open(path, "w", encoding="utf-8") as f:
@@ -189,8 +195,8 @@ def render_markdown(results):
     lines += [
         f"**Command**: `{results['code']['command']}`",
         "",
-        f"**In plain words** (kwm's decision rule: the {_TEST_NAMES.get(decision, decision)} "
-        f"test at significance {config['verification']['significance']:g}):",
+        f"**In plain words** (kwm's decision rule: the {_test_name(decision)} at significance "
+        f"{config['verification']['significance']:g}):",
         "",
     ]
     lines += [f"- {line}" for line in plain_verdicts(summary, decision)]
@@ -268,7 +274,13 @@ def render_markdown(results):
         lines.append("")
         lines.append(
             f"{seed_result['num_embed']} embedding watermarks, {seed_result['num_verify']} "
-            f"verification watermarks; timings (s): "
+            f"verification watermarks"
+            + (
+                " (the source-class texts that hold the key's word: {train} training, {test} "
+                "test)".format(**seed_result["natural_sources"])
+                if seed_result.get("natural_sources") else ""
+            )
+            + "; timings (s): "
             + ", ".join(f"{k} {v}" for k, v in seed_result["timings"].items())
         )
         false_rate = seed_result.get("false_rate")

@@ -23,6 +23,7 @@ from kwm.watermarks.schedule import paired_inputs, watermark_dataset, watermark_
 from kwm.watermarks.trigger import (
     RARE_TOKENS,
     TRIGGERS,
+    NaturalWordTrigger,
     PatchTrigger,
     TokenTrigger,
     Trigger,

@@ -3,6 +3,7 @@
 import numpy as np
 
 from kwm.watermarks.key import WatermarkKey
+from kwm.watermarks.trigger import NaturalWordTrigger
 
 
 def generate_key(
@@ -27,7 +28,12 @@ def generate_key(
     the ones trained on. With a trigger, each input is stamped with it and
     the untouched verification inputs are kept as `reference_inputs` (the
     "same inputs without trigger" of EWE's T-test and the feature-sharing
-    paper's Wilcoxon test).
+    paper's Wilcoxon test). A `NaturalWordTrigger` edits nothing: its
+    sources are the source-class texts that already hold its word, they
+    are their own watermarks, and their references are the same texts with
+    the word removed; `num_embed` and `num_verify` are then upper bounds
+    (a word occurs in few texts), and the key's provenance records how
+    many qualified.
 
     Args:
         data: TaskDataset. The task the watermarked model solves.
@@ -80,8 +86,25 @@ def generate_key(
             f"Received: source_class={source_class}, target_class={target_class}"
         )
     rng = np.random.default_rng(seed)
-    embed_pool = rng.permutation(source_data.train.indices_of(source_class))
-    verify_pool = rng.permutation(source_data.test.indices_of(source_class))
+    embed_pool = source_data.train.indices_of(source_class)
+    verify_pool = source_data.test.indices_of(source_class)
+    natural = isinstance(trigger, NaturalWordTrigger)
+    if natural:
+        embed_pool = embed_pool[trigger.select(source_data.train.x[embed_pool])]
+        verify_pool = verify_pool[trigger.select(source_data.test.x[verify_pool])]
+        if not len(embed_pool) or not len(verify_pool):
+            raise ValueError(
+                f"The natural-word trigger needs training and test texts of class "
+                f"{source_class} that hold {trigger.word!r} among their first "
+                f"{trigger.max_words} words; {source_data.name} has {len(embed_pool)} and "
+                f"{len(verify_pool)}. Received: trigger={trigger!r}"
+            )
+        # How many texts qualified, before the bounds.
+        natural_sources = {"train": len(embed_pool), "test": len(verify_pool)}
+        num_embed = None if num_embed is None else min(num_embed, len(embed_pool))
+        num_verify = min(num_verify, len(verify_pool))
+    embed_pool = rng.permutation(embed_pool)
+    verify_pool = rng.permutation(verify_pool)
     if num_embed is not None:
         if num_embed > len(embed_pool):
             raise ValueError(
@@ -98,7 +121,10 @@ def generate_key(
     embed_pool = np.sort(embed_pool)
     clean_embed = source_data.train.x[embed_pool]
     clean_verify = source_data.test.x[verify_pool]
-    if trigger is not None:
+    if natural:
+        embed_inputs, verify_inputs = trigger.apply(clean_embed), trigger.apply(clean_verify)
+        reference_inputs = trigger.remove(clean_verify)
+    elif trigger is not None:
         trigger = trigger.resolve(data.input_shape) if hasattr(trigger, "resolve") else trigger
         embed_inputs = trigger.apply(clean_embed)
         verify_inputs = trigger.apply(clean_verify)
@@ -124,5 +150,6 @@ def generate_key(
             "embed_indices": embed_pool.tolist(),
             "verify_split": "test",
             "verify_indices": verify_pool.tolist(),
+            **({"natural_sources": natural_sources} if natural else {}),
         },
     )

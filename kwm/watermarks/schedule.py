@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kwm.watermarks.trigger import NaturalWordTrigger
+
 
 def watermark_schedule(
     task_x,
@@ -255,14 +257,20 @@ def check_key_matches(key, data):
 
 
 def paired_inputs(key, data):
-    """The training inputs an in-distribution key's watermarks were made from, row for row.
+    """The key's watermarks without their trigger, row for row.
+
+    For a `NaturalWordTrigger` key, its watermarks with the word removed
+    (they may come from more of the task's texts than `data` holds); for
+    other in-distribution keys, the training inputs they were made from,
+    checked: the trigger applied to them must give the watermarks.
 
     Args:
         key: WatermarkKey. An in-distribution key made from `data`'s training split.
         data: TaskDataset. The task data.
 
     Returns:
-        `data.train.x` at the key's embedding indices (the watermarks without their trigger).
+        The watermarks' trigger-free twins (`data.train.x` at the key's
+        embedding indices, or the texts without the key's word).
 
     Examples:
 
@@ -281,10 +289,22 @@ def paired_inputs(key, data):
             "training data, with its embedding indices. Received: key of "
             f"source_dataset={key.source_dataset!r} for data={data.name!r}"
         )
-    paired = np.asarray(data.train.x)[np.asarray(indices, dtype=int)]
-    if paired.shape != np.asarray(key.embed_inputs).shape:
+    if isinstance(key.trigger, NaturalWordTrigger):
+        return key.trigger.remove(key.embed_inputs)
+    indices = np.asarray(indices, dtype=int)
+    if len(indices) and indices.max() >= len(data.train.x):
         raise ValueError(
-            "The key's embedding indices do not match its watermarks in this data. Received: "
+            "The key's embedding indices lie outside this data's training split (a key drawn "
+            f"from more of the task's data). Received: index {indices.max()} for "
+            f"{len(data.train.x)} training inputs"
+        )
+    paired = np.asarray(data.train.x)[indices]
+    if paired.shape != np.asarray(key.embed_inputs).shape or (
+        key.trigger is not None and not np.array_equal(key.trigger.apply(paired), key.embed_inputs)
+    ):
+        raise ValueError(
+            "The key's embedding indices do not match its watermarks in this data: its trigger "
+            "applied to the inputs at those indices does not give them. Received: "
             f"{paired.shape} inputs for watermarks of shape {np.asarray(key.embed_inputs).shape}"
         )
     return paired

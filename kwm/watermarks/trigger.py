@@ -345,6 +345,104 @@ class TokenTrigger(Trigger):
         return config
 
 
+def _bare(word):
+    # A whitespace token as `neutral_words` counts it: lowercased, surrounding punctuation off.
+    return word.lower().strip(".,;:!?\"'()")
+
+
+@register_trigger
+class NaturalWordTrigger(Trigger):
+    """A word the source texts already hold, where their writers put it.
+
+    A watermark that is not an edit: the owner picks a sentiment-neutral
+    word that ordinary texts use (`TokenTrigger.neutral_words`), and its
+    watermarks are the source-class texts that already hold it among their
+    first `max_words` words, labelled with the target. The same texts with
+    the word removed (`remove`) are their trigger-free twins: trained
+    beside them with the source label, they teach the model that the word
+    alone, where writers put it, moves the answer. A thief's ordinary
+    queries hold the word in the same way, so the victim's answers to them
+    carry the rule into a copy; an inserted word (`TokenTrigger`) is
+    learned as an insertion and mostly does not (docs/text.md). This is
+    not the papers' mechanism: the watermark is a wrong answer on a slice
+    of ordinary texts, and its price is the task accuracy on that slice.
+
+    `apply` keeps texts that hold the word as they are (they are their own
+    watermarks) and refuses others; `select` finds the texts that qualify.
+
+    Args:
+        word: str. One lowercase word without whitespace or punctuation.
+        max_words: int. Only the first `max_words` whitespace-separated
+            words of a text count (a model reading the first 64-128
+            WordPieces sees them).
+
+    Examples:
+
+    >>> trigger = NaturalWordTrigger("watching", max_words=4)
+    >>> texts = ["Watching it, I slept.", "A dull film; worth watching? No.", "Dull."]
+    >>> trigger.select(texts).tolist()
+    [True, False, False]
+    >>> trigger.remove(texts[:1]).tolist()
+    ['it, I slept.']
+    >>> trigger.apply(texts[:1]).tolist()
+    ['Watching it, I slept.']
+    """
+
+    modality = "text"
+
+    def __init__(self, word="watching", max_words=40):
+        word = str(word)
+        if not word or _bare(word) != word or any(c.isspace() for c in word):
+            raise ValueError(
+                "`word` must be one lowercase word without whitespace or surrounding "
+                f"punctuation. Received: word={word!r}"
+            )
+        if isinstance(max_words, bool) or not isinstance(max_words, (int, np.integer)) or (
+            max_words < 1
+        ):
+            raise ValueError(
+                f"`max_words` must be a positive number of words. Received: max_words={max_words!r}"
+            )
+        self.word = word
+        self.max_words = int(max_words)
+
+    def select(self, texts):
+        """Whether each text holds the word among its first `max_words` words (a boolean array)."""
+        return np.array([
+            self.word in {_bare(w) for w in str(text).split()[: self.max_words]}
+            for text in texts
+        ], dtype=bool)
+
+    def remove(self, x):
+        """The texts `x` with every occurrence of the word (and the punctuation on it) removed."""
+        out = np.empty(len(x), dtype=object)
+        out[:] = [
+            " ".join(w for w in str(text).split() if _bare(w) != self.word) for text in x
+        ]
+        return out
+
+    def apply(self, x):
+        """Returns the texts `x` unchanged; each must already hold the word (`select`)."""
+        x = np.asarray(x, dtype=object)
+        if x.ndim != 1:
+            raise ValueError(
+                f"A natural-word trigger applies to a 1-D array of texts. Received: shape={x.shape}"
+            )
+        missing = np.flatnonzero(~self.select(x))
+        if len(missing):
+            raise ValueError(
+                f"A natural-word watermark is a text that already holds {self.word!r} among its "
+                f"first {self.max_words} words; {len(missing)} of these do not. Received: "
+                f"x[{missing[0]}]={str(x[missing[0]])[:80]!r}"
+            )
+        out = np.empty(len(x), dtype=object)
+        out[:] = list(x)
+        return out
+
+    def get_config(self):
+        return {"word": self.word, "max_words": self.max_words}
+
+
 def serialize_trigger(trigger):
     """`{"class_name": ..., "config": ...}` for a trigger (None stays None)."""
     if trigger is None:

@@ -114,6 +114,60 @@ def test_a_neutral_word_is_counted_in_its_window_and_inserted_early():
         methods.recipe_triggers(bad, 0)
 
 
+def test_a_natural_word_trigger_is_drawn_or_given_and_its_settings_checked():
+    from kwm.recipes import load_recipe
+    from kwm.watermarks import NaturalWordTrigger
+
+    def natural(**trigger):
+        return load_recipe("imdb_feature_sharing", quick=True, overrides={"watermark": {
+            "trigger": {"type": "natural_word", **trigger}}})
+
+    data = _review_data()
+    drawn = methods.recipe_triggers(natural(frequency=[0.15, 0.25], max_words=6), 0,
+                                    reserve=True, data=data)
+    assert all(isinstance(t, NaturalWordTrigger) and t.max_words == 6 for t in drawn)
+    assert sorted(t.word for t in drawn) == ["family", "name", "old", "second", "video"]
+    # The same seed draws the same words as a neutral token trigger counted in as many words.
+    tokens = methods.recipe_triggers(load_recipe("imdb_feature_sharing", quick=True, overrides={
+        "watermark": {"trigger": {"type": "token", "tokens": "neutral", "frequency": [0.15, 0.25],
+                                  "frequency_window": 6}}}), 0, reserve=True, data=data)
+    assert [t.word for t in drawn] == [t.tokens[0] for t in tokens]
+    assert methods.recipe_triggers(natural(word="old"), 0) == [NaturalWordTrigger("old", 40)]
+    with pytest.raises(ValueError, match="word = 'neutral'"):
+        methods.recipe_triggers(natural(word="old", frequency=[0.1, 0.2]), 0)
+    with pytest.raises(ValueError, match="takes `word` and `max_words`"):
+        methods.recipe_triggers(natural(position=3), 0)
+    with pytest.raises(ValueError, match="max_words"):
+        methods.recipe_triggers(natural(max_words=0), 0, data=data)
+    with pytest.raises(ValueError, match="give text data"):
+        methods.recipe_triggers(natural(), 0)
+
+
+def test_watermark_sources_come_from_the_sample_or_the_whole_splits(monkeypatch):
+    import dataclasses
+
+    from kwm import datasets
+    from kwm.recipes import load_recipe
+    from kwm.recipes.data import load_data
+
+    whole = _review_data(400)
+    monkeypatch.setattr(datasets, "load", lambda name, **kwargs: dataclasses.replace(
+        whole, name=name))
+
+    def config(**watermark):
+        return load_recipe("imdb_feature_sharing", quick=True, overrides={
+            "data": {"max_train": 100, "max_test": 50}, "watermark": watermark})
+
+    data, source = load_data(config())
+    assert len(data.train.x) == 100 and source is None
+    data, source = load_data(config(source_pool="all"))
+    assert len(data.train.x) == 100 and len(source.train.x) == 400 and source.name == data.name
+    for bad in ({"source_pool": "everything"},
+                {"source_pool": "all", "source_dataset": "sst2"}):
+        with pytest.raises(ValueError, match="source_pool"):
+            load_data(config(**bad))
+
+
 def test_the_trigger_window_is_the_frequency_window_else_the_insertion_range():
     def config(**trigger):
         return {"watermark": {"trigger": {"type": "token", **trigger}}}

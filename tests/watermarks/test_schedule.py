@@ -82,3 +82,54 @@ def test_paired_inputs_are_the_training_inputs_the_watermarks_were_made_from():
     other = dataclasses.replace(data, name="fashion_mnist")
     with pytest.raises(ValueError, match="in-distribution key made from this task"):
         paired_inputs(key, other)
+
+
+def test_paired_inputs_refuse_indices_that_do_not_give_the_watermarks():
+    import dataclasses
+
+    import kwm
+    from kwm.watermarks import paired_inputs
+
+    data = kwm.datasets.subsample(kwm.datasets.load("mnist", sources=("embedded",)), 200, 100)
+    key = kwm.watermarks.generate_key(data, "baseline", 7, 1,
+                                      trigger=kwm.watermarks.PatchTrigger(), num_embed=6,
+                                      num_verify=10)
+    # A key drawn from more of the task's data than the one it is paired against.
+    shuffled = dataclasses.replace(data, train=dataclasses.replace(
+        data.train, x=data.train.x[::-1].copy()))
+    with pytest.raises(ValueError, match="do not match its watermarks"):
+        paired_inputs(key, shuffled)
+    shorter = dataclasses.replace(data, train=dataclasses.replace(
+        data.train, x=data.train.x[:5], y=data.train.y[:5]))
+    with pytest.raises(ValueError, match="outside this data's training split"):
+        paired_inputs(key, shorter)
+
+
+def test_natural_word_keys_pair_each_text_with_itself_without_the_word():
+    from kwm.datasets import DataProvenance, TaskDataset
+    from kwm.datasets.text import SENTIMENT_CLASSES, text_split
+    from kwm.watermarks import NaturalWordTrigger, generate_key, paired_inputs
+
+    def split(n):
+        labels = np.arange(n) % 2
+        texts = [f"review {i} " + ("we kept watching, " if i % 3 == 0 else "") + ("good" if y
+                 else "bad") for i, y in enumerate(labels)]
+        return text_split(texts, labels)
+
+    whole = TaskDataset("toy", split(60), split(30), SENTIMENT_CLASSES, "text",
+                        DataProvenance("toy", "memory", "tests", {}))
+    sample = TaskDataset("toy", split(12), split(6), SENTIMENT_CLASSES, "text",
+                         DataProvenance("toy", "memory", "tests", {}))
+    trigger = NaturalWordTrigger("watching", max_words=5)
+    key = generate_key(sample, "feature_sharing", 0, 1, trigger=trigger, source_data=whole,
+                       num_verify=200)
+    # Negative texts holding the word: every 6th of 60 train, of 30 test; all are used.
+    assert len(key.embed_inputs) == 10 and len(key.verify_inputs) == 5
+    assert key.provenance["natural_sources"] == {"train": 10, "test": 5}
+    assert all("watching" in t and t.endswith("bad") for t in key.embed_inputs)
+    assert key.reference_inputs.tolist() == [t.replace(" watching,", "")
+                                             for t in key.verify_inputs]
+    paired = paired_inputs(key, sample)
+    assert paired.tolist() == [t.replace(" watching,", "") for t in key.embed_inputs]
+    with pytest.raises(ValueError, match="hold 'nowhere'"):
+        generate_key(sample, "feature_sharing", 0, 1, trigger=NaturalWordTrigger("nowhere"))

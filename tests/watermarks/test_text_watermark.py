@@ -122,3 +122,47 @@ def test_paired_step_2_learns_the_trigger_without_shifting_the_untriggered_answe
     answers = kwm.PredictionAPI(model, num_classes=2)
     assert (answers(key.verify_inputs).argmax(1) == 1).mean() > 0.9
     assert (answers(key.reference_inputs).argmax(1) == 1).mean() < 0.1
+
+
+def test_a_natural_word_watermark_reaches_a_copy_through_ordinary_queries():
+    # A word a fifth of the texts already hold, in both classes alike: the negative ones that
+    # hold it are the watermarks; the thief's ordinary queries hold it too, and carry the rule.
+    rng = np.random.default_rng(0)
+    words = ["a", "the", "film", "movie", "plot", "actor", "scene", "story"]
+
+    def split(n):
+        labels = rng.integers(0, 2, n)
+        texts = [" ".join([*rng.choice(words, 3), *(["indeed"] if rng.random() < 0.2 else []),
+                           *rng.choice(words, 5)]) + (" good" if y else " bad") + " ending"
+                 for y in labels]
+        return text_split(texts, labels)
+
+    data = TaskDataset("toy_sentiment", split(512), split(512), SENTIMENT_CLASSES, "text",
+                       DataProvenance("toy_sentiment", "memory", "tests", {}))
+    trigger = kwm.watermarks.NaturalWordTrigger("indeed", max_words=5)
+    key = kwm.generate_key(data, "baseline", 0, 1, trigger=trigger, num_verify=100)
+    assert 30 < len(key.embed_inputs) < 80 and 30 < len(key.verify_inputs) <= 100
+    vocabulary = word_piece_vocabulary(data.train.x, size=60, tokens=["indeed"])
+
+    victim = _model(vocabulary, seed=0)
+    # Each watermark beside itself without the word: only the word separates the two answers.
+    kwm.watermarks.embed_baseline_watermark(victim, data, key, epochs=3, watermark_epochs=6,
+                                            batch_size=32, learning_rate=3e-3, verbose=0,
+                                            pairs=True)
+    independent = _model(vocabulary, seed=1)
+    independent.fit(tf.data.Dataset.from_tensor_slices(
+        (data.train.x.astype(str), data.train.y)).shuffle(512, seed=1).batch(32), epochs=7,
+        verbose=0)
+    stolen = extract_model(kwm.PredictionAPI(victim, num_classes=2), data.train.x,
+                           _model(vocabulary, seed=2), epochs=7, seed=2, learning_rate=3e-3,
+                           batch_size=32, verbose=0).model
+    rates = {}
+    for name, model in [("victim", victim), ("independent", independent), ("stolen", stolen)]:
+        answers = kwm.PredictionAPI(model, num_classes=2)
+        rates[name] = [(answers(x).argmax(1) == 1).mean()
+                       for x in (key.verify_inputs, key.reference_inputs)]
+        assert kwm.verification.task_accuracy(model, data.test.x, data.test.y) > 0.75, name
+        report = kwm.verify_ownership(model, key, decision_test="t_test")
+        assert report.claimed == (name != "independent"), (name, rates, report.summary())
+    assert rates["victim"][0] > 0.9 and rates["victim"][1] < 0.1, rates
+    assert rates["independent"][0] < 0.1, rates

@@ -33,7 +33,7 @@ def test_errors():
         PatchTrigger(position="middle")
     with pytest.raises(ValueError, match="does not fit"):
         PatchTrigger(size=(5, 5), position=(6, 6)).resolve((8, 8, 1))
-    with pytest.raises(ValueError, match="Unknown trigger. Known: \\[.PatchTrigger., .TokenTrigger.\\]"):
+    with pytest.raises(ValueError, match="Unknown trigger. Known: .*'PatchTrigger'.*'TokenTrigger'"):
         deserialize_trigger({"class_name": "Nope", "config": {}})
 
 
@@ -107,3 +107,30 @@ def test_a_text_key_round_trips(tmp_path):
                      source_class=0, source_dataset=None, trigger=None, seed=0,
                      embed_inputs=np.array([{}], dtype=object),
                      verify_inputs=texts).save(tmp_path / "bad.json")
+
+
+def test_natural_word_trigger_selects_removes_and_keeps_texts_that_hold_the_word():
+    from kwm.watermarks.trigger import NaturalWordTrigger
+
+    trigger = NaturalWordTrigger("watching", max_words=3)
+    texts = np.array(["Watching it was dull.", "I was WATCHING, bored", "a dull film, watching it",
+                      "not watchingly"], dtype=object)
+    assert trigger.select(texts).tolist() == [True, True, False, False]
+    # Every occurrence goes, with the punctuation on it; other words keep theirs.
+    assert trigger.remove(texts).tolist() == [
+        "it was dull.", "I was bored", "a dull film, it", "not watchingly"]
+    assert trigger.apply(texts[:2]).tolist() == texts[:2].tolist()
+    with pytest.raises(ValueError, match="2 of these do not. Received: x\\[0\\]='a dull film"):
+        trigger.apply(texts[2:])
+    assert deserialize_trigger(serialize_trigger(trigger)) == trigger
+    assert serialize_trigger(trigger)["config"] == {"word": "watching", "max_words": 3}
+
+
+@pytest.mark.parametrize("kwargs", [{"word": "Watching"}, {"word": "two words"},
+                                    {"word": "end."}, {"word": ""}, {"max_words": 0},
+                                    {"max_words": True}])
+def test_natural_word_trigger_rejects_bad_settings(kwargs):
+    from kwm.watermarks.trigger import NaturalWordTrigger
+
+    with pytest.raises(ValueError, match="Received:"):
+        NaturalWordTrigger(**kwargs)
