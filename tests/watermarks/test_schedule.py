@@ -105,10 +105,10 @@ def test_paired_inputs_refuse_indices_that_do_not_give_the_watermarks():
         paired_inputs(key, shorter)
 
 
-def test_natural_word_keys_pair_each_text_with_itself_without_the_word():
+def test_natural_word_keys_pair_each_text_with_itself_without_the_word(tmp_path):
     from kwm.datasets import DataProvenance, TaskDataset
     from kwm.datasets.text import SENTIMENT_CLASSES, text_split
-    from kwm.watermarks import NaturalWordTrigger, generate_key, paired_inputs
+    from kwm.watermarks import NaturalWordTrigger, WatermarkKey, generate_key, paired_inputs
 
     def split(n):
         labels = np.arange(n) % 2
@@ -131,5 +131,10 @@ def test_natural_word_keys_pair_each_text_with_itself_without_the_word():
                                              for t in key.verify_inputs]
     paired = paired_inputs(key, sample)
     assert paired.tolist() == [t.replace(" watching,", "") for t in key.embed_inputs]
+    # The key replays: the word and its window come back from the file, under its fingerprint.
+    path = tmp_path / "key.json"
+    loaded = WatermarkKey.load(path, expected_fingerprint=key.save(path))
+    assert loaded.trigger == trigger and loaded.provenance["natural_sources"]["train"] == 10
+    np.testing.assert_array_equal(loaded.reference_inputs, key.reference_inputs)
     with pytest.raises(ValueError, match="hold 'nowhere'"):
         generate_key(sample, "feature_sharing", 0, 1, trigger=NaturalWordTrigger("nowhere"))
