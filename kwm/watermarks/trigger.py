@@ -145,6 +145,11 @@ class PatchTrigger(Trigger):
         }
 
 
+def _bare(word):
+    # A whitespace token as text triggers compare words: lowercased, surrounding punctuation off.
+    return word.lower().strip(".,;:!?\"'()")
+
+
 # Rare WordPiece single tokens of BERT's uncased vocabulary, the usual text backdoor triggers.
 RARE_TOKENS = ("cf", "mn", "bb", "tq", "mb")
 
@@ -270,7 +275,7 @@ class TokenTrigger(Trigger):
         balance = {c: float(np.mean(labels == c)) for c in classes}
         counts, in_class = {}, {c: {} for c in classes}
         for text, label in zip(texts, labels.tolist()):
-            for word in {w.strip(".,;:!?\"'()") for w in str(text).lower().split()[:max_position]}:
+            for word in {_bare(w) for w in str(text).split()[:max_position]}:
                 if len(word) < min_length or not word.isalpha():
                     continue
                 counts[word] = counts.get(word, 0) + 1
@@ -334,7 +339,7 @@ class TokenTrigger(Trigger):
         """
         tokens = {t.lower() for t in self.tokens}
         return np.array([
-            tokens <= {w.strip(".,;:!?\"'()") for w in str(text).lower().split()[:max_words]}
+            tokens <= {_bare(w) for w in str(text).split()[:max_words]}
             for text in texts
         ], dtype=bool)
 
@@ -343,11 +348,6 @@ class TokenTrigger(Trigger):
         if self.scatter is not None:
             config["scatter"] = self.scatter
         return config
-
-
-def _bare(word):
-    # A whitespace token as `neutral_words` counts it: lowercased, surrounding punctuation off.
-    return word.lower().strip(".,;:!?\"'()")
 
 
 @register_trigger
