@@ -150,6 +150,11 @@ def _bare(word):
     return word.lower().strip(".,;:!?\"'()")
 
 
+def _first_words(text, max_words=None):
+    # The set of a text's first `max_words` words, compared as `_bare` does (None: all).
+    return {_bare(w) for w in str(text).split()[:max_words]}
+
+
 # Rare WordPiece single tokens of BERT's uncased vocabulary, the usual text backdoor triggers.
 RARE_TOKENS = ("cf", "mn", "bb", "tq", "mb")
 
@@ -275,7 +280,7 @@ class TokenTrigger(Trigger):
         balance = {c: float(np.mean(labels == c)) for c in classes}
         counts, in_class = {}, {c: {} for c in classes}
         for text, label in zip(texts, labels.tolist()):
-            for word in {_bare(w) for w in str(text).split()[:max_position]}:
+            for word in _first_words(text, max_position):
                 if len(word) < min_length or not word.isalpha():
                     continue
                 counts[word] = counts.get(word, 0) + 1
@@ -339,7 +344,7 @@ class TokenTrigger(Trigger):
         """
         tokens = {t.lower() for t in self.tokens}
         return np.array([
-            tokens <= {_bare(w) for w in str(text).split()[:max_words]}
+            tokens <= _first_words(text, max_words)
             for text in texts
         ], dtype=bool)
 
@@ -409,7 +414,7 @@ class NaturalWordTrigger(Trigger):
     def select(self, texts):
         """Whether each text holds the word among its first `max_words` words (a boolean array)."""
         return np.array([
-            self.word in {_bare(w) for w in str(text).split()[: self.max_words]}
+            self.word in _first_words(text, self.max_words)
             for text in texts
         ], dtype=bool)
 
