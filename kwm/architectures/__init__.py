@@ -64,7 +64,7 @@ for _spec in (
     ArchitectureSpec(
         "bert", bert_text_classifier, ("bert_backbone/pooled_dense",),
         "bert_backbone/pooled_dense", None, "bert_backbone",
-        "pretrained BERT text classifier through keras-hub (options preset, sequence_length)",
+        "pretrained BERT text classifier through keras-hub (options preset, sequence_length, dtype)",
     ),
     ArchitectureSpec(
         "small_bert", small_bert_text_classifier, ("bert_backbone/pooled_dense",),

@@ -8,7 +8,7 @@ from kwm.export.serving_temperature import ServingTemperature
 
 
 def export_for_serving(
-    model, path, check_inputs=None, atol=1e-5, temperature=1.0, preprocessor=None
+    model, path, check_inputs=None, atol=None, temperature=1.0, preprocessor=None
 ):
     """Writes `model` as a TensorFlow SavedModel that serves probabilities.
 
@@ -32,7 +32,10 @@ def export_for_serving(
         path: str. Destination directory (must not exist yet).
         check_inputs: np.ndarray or None. Inputs on which to check that the
             served model answers like `model`.
-        atol: float. Tolerance of that check.
+        atol: float or None. Tolerance of that check (None: 1e-5, or 2e-3
+            for a model that computes in 16-bit floats, e.g. under the
+            `"mixed_bfloat16"` policy, whose graph and eager answers differ
+            in the last bits).
         temperature: float. Temperature of the served probabilities.
         preprocessor: keras layer or None. Maps raw inputs (strings) to the
             classifier's inputs; None: the model's own (`model.preprocessor`
@@ -53,6 +56,10 @@ def export_for_serving(
     import tensorflow as tf
 
     path = os.fspath(path)
+    if atol is None:
+        policy = getattr(getattr(model, "classifier", model), "dtype_policy", None)
+        compute = getattr(policy, "compute_dtype", "float32")
+        atol = 2e-3 if compute in ("bfloat16", "float16") else 1e-5
     if os.path.exists(path):
         raise FileExistsError(
             f"Refusing to overwrite an existing export. Received: path={path!r}"

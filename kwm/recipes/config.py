@@ -47,6 +47,9 @@ DEFAULTS = {
         "watermark_epochs": 10,
         "batch_size": 128,
         "learning_rate": 1e-3,
+        # Epochs of the plain task models (the independent models, the owner's reference
+        # models; 0: as many as the victim trained in total).
+        "plain_epochs": 0,
     },
     "watermark": {
         # -1 (both): the pair with the highest average cosine similarity (EWE sec. 4.2).

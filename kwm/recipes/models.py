@@ -6,9 +6,15 @@ from kwm import architectures, training
 
 
 def total_epochs(config):
-    """Epochs a victim trains in all (clean + watermark); plain models train as long."""
+    """Epochs a victim trains in all (clean + watermark)."""
     train = config["training"]
     return train["epochs"] + train["watermark_epochs"]
+
+
+def plain_epochs(config):
+    """Epochs of a plain task model (the independent models, the owner's reference models):
+    `training.plain_epochs`, or as long as the victim (`total_epochs`) when it is 0."""
+    return config["training"].get("plain_epochs") or total_epochs(config)
 
 
 _VOCABULARIES = {}
@@ -62,16 +68,16 @@ def thief_model(config, data, seed):
 def train_plain(config, data, seed, verbose, model_config=None, learning_rate=None):
     """A model of the recipe's (or `model_config`'s) architecture trained on the task only.
 
-    It trains as long as the victim (`total_epochs`) with the recipe's batch
-    size and learning rate (or `learning_rate`): the independent model, and
-    the owner's reference models.
+    It trains `plain_epochs` (as long as the victim unless the recipe says)
+    with the recipe's batch size and learning rate (or `learning_rate`): the
+    independent models, and the owner's reference models.
     """
     model = build_model(config if model_config is None else {"model": model_config}, data, seed)
     training.train_classifier(
         model,
         data.train.x,
         data.train.y,
-        epochs=total_epochs(config),
+        epochs=plain_epochs(config),
         batch_size=config["training"]["batch_size"],
         learning_rate=learning_rate or config["training"]["learning_rate"],
         seed=seed,

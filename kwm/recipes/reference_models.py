@@ -28,7 +28,7 @@ import numpy as np
 from kwm import architectures, datasets, training
 from kwm.datasets.resolver import sha256_of
 from kwm.export.serving import outputs_logits
-from kwm.recipes.models import build_model, total_epochs, train_plain
+from kwm.recipes.models import build_model, plain_epochs, train_plain
 from kwm.registry import Registry
 from kwm.verification import calibrate_false_rate, measure_trigger_effect
 from kwm.version import __version__
@@ -456,7 +456,7 @@ def _train_reference(config, data, seed, model_config, reference_training, learn
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
     model.fit(
-        data.train.x, targets, epochs=total_epochs(config),
+        data.train.x, targets, epochs=plain_epochs(config),
         batch_size=config["training"]["batch_size"], shuffle=True, verbose=verbose,
     )
     return model
@@ -568,7 +568,7 @@ def train_reference_models(config, data, cache, verbose, log):
         )
     families = _families(config)
     first_training = _trainings(config)[0]
-    epochs = total_epochs(config)
+    epochs = plain_epochs(config)
     task, datasets_ = data, reference_datasets(config, data, cache)
     total = len(panel) * len(datasets_)
     models, names = [], []

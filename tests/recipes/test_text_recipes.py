@@ -18,7 +18,7 @@ def test_quick_imdb_run_serves_strings_and_replays(tmp_path, monkeypatch):
     results = json.loads((output / "results.json").read_text())
     assert results["config"]["experiment"]["method"] == "feature_sharing"  # the default
     assert results["data"]["provenance"]["source"] == "embedded"
-    assert "kwm kept 400 of 3,000 training" in results["data"]["description"]
+    assert "kwm kept 400 of 8,000 training" in results["data"]["description"]
     seed = results["seeds"][0]
     key = WatermarkKey.load(output / "seed-0" / "watermark_key.json",
                             expected_fingerprint=seed["key_fingerprint"])
