@@ -10,11 +10,12 @@ from kwm.datasets import DatasetNotFoundError
 from kwm.prediction_api import InvalidPredictionError
 from kwm.recipes.config import available_recipes, load_recipe
 from kwm.recipes.data import load_data, load_other_datasets, load_queries
-from kwm.recipes.pipeline import is_independent, run_seed
+from kwm.recipes.pipeline import run_seed
 from kwm.recipes.reference_models import ReferenceModels
 from kwm.recipes.summary import summarize, summarize_attacks
 from kwm.reports import (
     code_provenance,
+    is_independent,
     plot_accuracy_bars,
     plot_attack_curves,
     plain_verdicts,

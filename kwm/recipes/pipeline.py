@@ -16,6 +16,7 @@ from kwm.recipes.data import independent_dataset_names, thief_queries
 from kwm.recipes.methods import get_method
 from kwm.recipes.models import thief_model, total_epochs, train_plain
 from kwm.recipes.reference_models import ReferenceModels, calibrated_key, trigger_screen
+from kwm.reports import independent_name
 from kwm.reports.plots import plot_representations
 from kwm.verification import task_accuracy, verify_ownership
 
@@ -113,17 +114,6 @@ def train_independent_on(config, other, seed, verbose="auto"):
     task (`verification.independent_datasets`), without the key: an innocent suspect of another
     origin, seeded `seed + OTHER_DATA_SEED_OFFSET`."""
     return train_plain(config, other, seed + OTHER_DATA_SEED_OFFSET, verbose)
-
-
-def independent_name(dataset=None):
-    """The results' name of the independent model (`dataset` None) or of the one trained on
-    another dataset of the task."""
-    return "independent" if dataset is None else f"independent_{dataset}"
-
-
-def is_independent(name):
-    """Whether a results' model name is an innocent suspect (`independent_name`)."""
-    return name == "independent" or name.startswith("independent_")
 
 
 def evaluate_suspect(name, model, data, key, config, seed):

@@ -7,5 +7,12 @@ from kwm.reports.plots import (
     plot_watermark_inputs,
 )
 from kwm.reports.provenance import code_provenance
-from kwm.reports.report import plain_verdicts, render_markdown, write_json, write_report
+from kwm.reports.report import (
+    independent_name,
+    is_independent,
+    plain_verdicts,
+    render_markdown,
+    write_json,
+    write_report,
+)
 from kwm.reports.staging import staged_directory

@@ -121,6 +121,23 @@ def paper_rows(results):
     return rows
 
 
+def independent_name(dataset=None):
+    """The results' name of the independent model (`dataset` None) or of the one trained on
+    another dataset of the task.
+
+    Examples:
+
+    >>> independent_name(), independent_name("sst2")
+    ('independent', 'independent_sst2')
+    """
+    return "independent" if dataset is None else f"independent_{dataset}"
+
+
+def is_independent(name):
+    """Whether a results' model name is an innocent suspect (`independent_name`)."""
+    return name == "independent" or name.startswith("independent_")
+
+
 _PLAIN = {
     "victim": "The victim (the watermarked model, as served)",
     "stolen": "The stolen copy",
@@ -146,7 +163,7 @@ def plain_verdicts(summary, decision_test):
     lines = []
     for name, entry in summary.items():
         claimed = sum(entry["claimed"])
-        other = name[len("independent_"):] if name.startswith("independent_") else None
+        other = name[len("independent_"):] if is_independent(name) else None
         subject = _PLAIN.get(name) or (
             f"The independent model trained on {other} (another dataset of the task)"
             if other
@@ -156,7 +173,7 @@ def plain_verdicts(summary, decision_test):
         costs = [c for c in entry.get(f"{decision_test}_query_cost", []) if c is not None]
         if claimed and costs:
             line += f" ({query_cost_range(costs)} queries suffice on 95% of random draws)"
-        if name == "independent" or other:
+        if is_independent(name):
             line += ": FALSE ACCUSATION" if claimed else ": no false accusation"
         lines.append(line + ".")
     return lines
@@ -405,7 +422,7 @@ def render_markdown(results):
         + "".join(
             f", `{name}_savedmodel/`"
             for name in summary
-            if name.startswith("independent_")
+            if is_independent(name) and name != independent_name()
         )
         + ": the suspects, so that each verdict can be replayed with `python -m kwm.verify`.",
         "",

@@ -14,9 +14,10 @@ from kwm.watermarks import TokenTrigger, WatermarkKey
 def test_quick_imdb_run_serves_strings_and_replays(tmp_path, monkeypatch):
     monkeypatch.delenv("KWM_DATA_DIR", raising=False)  # the embedded sample, as on a fresh machine
     output = tmp_path / "run"
-    assert imdb.main(["--quick", "--output", str(output), "--verbose", "0"]) == 0
+    assert imdb.main(["--quick", "--method", "feature_sharing", "--output", str(output),
+                      "--verbose", "0"]) == 0
     results = json.loads((output / "results.json").read_text())
-    assert results["config"]["experiment"]["method"] == "feature_sharing"  # the default
+    assert results["config"]["experiment"]["method"] == "feature_sharing"
     assert results["data"]["provenance"]["source"] == "embedded"
     assert "kwm kept 400 of 8,000 training" in results["data"]["description"]
     seed = results["seeds"][0]
@@ -59,6 +60,18 @@ def test_quick_imdb_run_serves_strings_and_replays(tmp_path, monkeypatch):
     replayed = json.loads(out.read_text())["report"]["verdicts"]["wilcoxon"]
     recorded = seed["models"]["independent"]["verification"]["verdicts"]["wilcoxon"]
     assert replayed["p_value"] == pytest.approx(recorded["p_value"], rel=1e-6, abs=1e-12)
+
+
+def test_the_main_imdb_recipe_is_feature_sharing_with_a_natural_word():
+    config = load_recipe("imdb")
+    assert config["experiment"]["method"] == "feature_sharing"
+    assert config["watermark"]["trigger"]["type"] == "natural_word"
+    assert config["watermark"]["pairs"] and config["watermark"]["source_pool"] == "all"
+    assert config["model"]["options"] == {"sequence_length": 64, "dtype": "mixed_bfloat16"}
+    assert config["training"]["plain_epochs"] == config["extraction"]["epochs"] == 3
+    assert config["verification"]["decision_test"] == "t_test"
+    quick = load_recipe("imdb", quick=True)  # the small BERT takes no dtype option
+    assert quick["model"]["architecture"] == "small_bert" and "dtype" not in quick["model"]["options"]
 
 
 def test_text_recipes_load():

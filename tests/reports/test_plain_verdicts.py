@@ -1,7 +1,6 @@
 """Every innocent suspect of a recipe is reported as one: a claim on it is a false accusation."""
 
-from kwm.recipes.pipeline import independent_name, is_independent
-from kwm.reports import plain_verdicts
+from kwm.reports import independent_name, is_independent, plain_verdicts
 
 
 def test_independent_models_of_other_data_are_innocent_suspects():
