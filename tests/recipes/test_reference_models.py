@@ -252,8 +252,9 @@ def test_reference_models_may_train_on_a_fixed_subset():
 
 
 def _mnist_panel_config(reference_datasets):
+    # The reference models train `plain_epochs` (1), not as long as the victim (2 + 1).
     config = load_recipe("mnist_baseline", overrides={
-        "training": {"epochs": 1, "watermark_epochs": 0},
+        "training": {"epochs": 2, "watermark_epochs": 1, "plain_epochs": 1},
         "verification": {"reference_models": 2, "reference_architectures": ["mlp"],
                          "reference_datasets": reference_datasets},
     })

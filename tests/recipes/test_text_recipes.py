@@ -67,11 +67,10 @@ def test_the_main_imdb_recipe_is_feature_sharing_with_a_natural_word():
     assert config["experiment"]["method"] == "feature_sharing"
     assert config["watermark"]["trigger"]["type"] == "natural_word"
     assert config["watermark"]["pairs"] and config["watermark"]["source_pool"] == "all"
-    assert config["model"]["options"] == {"sequence_length": 64, "dtype": "mixed_bfloat16"}
+    assert config["model"]["options"] == {"sequence_length": 64}
     assert config["training"]["plain_epochs"] == config["extraction"]["epochs"] == 3
     assert config["verification"]["decision_test"] == "t_test"
-    quick = load_recipe("imdb", quick=True)  # the small BERT takes no dtype option
-    assert quick["model"]["architecture"] == "small_bert" and "dtype" not in quick["model"]["options"]
+    assert load_recipe("imdb", quick=True)["model"]["architecture"] == "small_bert"
 
 
 def test_text_recipes_load():
