@@ -65,12 +65,14 @@ def test_quick_imdb_run_serves_strings_and_replays(tmp_path, monkeypatch):
 def test_the_main_imdb_recipe_is_feature_sharing_with_a_natural_word():
     config = load_recipe("imdb")
     assert config["experiment"]["method"] == "feature_sharing"
-    assert config["watermark"]["trigger"]["type"] == "natural_word"
+    assert config["watermark"]["trigger"] == {"type": "natural_word", "word": "watching",
+                                              "max_words": 40}
     assert config["watermark"]["pairs"] and config["watermark"]["source_pool"] == "all"
-    assert config["model"]["options"] == {"sequence_length": 64}
+    assert config["model"]["options"] == {"sequence_length": 64, "dtype": "mixed_bfloat16"}
     assert config["training"]["plain_epochs"] == config["extraction"]["epochs"] == 3
     assert config["verification"]["decision_test"] == "t_test"
-    assert load_recipe("imdb", quick=True)["model"]["architecture"] == "small_bert"
+    quick = load_recipe("imdb", quick=True)  # the small BERT takes no dtype option
+    assert quick["model"]["architecture"] == "small_bert" and "dtype" not in quick["model"]["options"]
 
 
 def test_text_recipes_load():
