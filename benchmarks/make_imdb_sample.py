@@ -33,9 +33,9 @@ def first_words(data, count):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("archive", help="the aclImdb release (.tar.gz)")
-    parser.add_argument("--train", type=int, default=1500, help="train reviews per polarity")
-    parser.add_argument("--test", type=int, default=500, help="test reviews per polarity")
-    parser.add_argument("--max-words", type=int, default=0,
+    parser.add_argument("--train", type=int, default=4000, help="train reviews per polarity")
+    parser.add_argument("--test", type=int, default=2500, help="test reviews per polarity")
+    parser.add_argument("--max-words", type=int, default=80,
                         help="keep the first N words of each review (0: whole reviews)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="kwm/datasets/embedded/imdb/aclImdb_sample.tar.gz")
