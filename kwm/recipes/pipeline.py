@@ -18,7 +18,7 @@ from kwm.recipes.models import thief_model, total_epochs, train_plain
 from kwm.recipes.reference_models import ReferenceModels, calibrated_key, trigger_screen
 from kwm.reports import independent_name
 from kwm.reports.plots import plot_representations
-from kwm.verification import task_accuracy, verify_ownership
+from kwm.verification import fidelity, task_accuracy, verify_ownership
 
 # Seed offsets keep the victim, the thief's copy and the independent model from sharing an
 # initialisation (the owner's reference models: `reference_models.REFERENCE_SEED`).
@@ -291,6 +291,13 @@ def run_seed(
             "dataset": name,
             "accuracy": task_accuracy(model, other_data[name].test.x, other_data[name].test.y),
         }
+    # Each suspect's agreement with the API's answers on the test split: how faithful a copy
+    # the thief made, beside the agreement the task alone gives an innocent model.
+    victim_classes = api(data.test.x).argmax(axis=1)
+    suspects = {"stolen": stolen.model, "independent": independent}
+    suspects.update({independent_name(name): model for name, model in others.items()})
+    for name, model in suspects.items():
+        models[name]["fidelity"] = fidelity(model, victim_classes, data.test.x, data.num_classes)
     timings["verification_s"] = time.perf_counter() - start
     if config["attacks"]["run"]:
         attack_results = _timed(
@@ -306,7 +313,10 @@ def run_seed(
         "serving_temperature": temperature,
     }
     for name, result in models.items():
-        log(f"[seed {seed}] {name}: accuracy {100 * result['accuracy']:.2f}%")
+        log(
+            f"[seed {seed}] {name}: accuracy {100 * result['accuracy']:.2f}%"
+            + (f", fidelity {100 * result['fidelity']:.2f}%" if "fidelity" in result else "")
+        )
         log(result["summary"])
     results = {
         "seed": seed,

@@ -14,7 +14,7 @@ def stats(values):
 
 
 def summarize(seed_results):
-    """Mean and std over seeds of each model's accuracies, p-values and WDR."""
+    """Mean and std over seeds of each model's accuracies, fidelity, p-values and WDR."""
     summary = {}
     for name in seed_results[0]["models"]:
         rows = [r["models"][name] for r in seed_results]
@@ -23,6 +23,8 @@ def summarize(seed_results):
             "watermark_accuracy": stats([r["watermark_accuracy"] for r in rows]),
             "claimed": [r["verification"]["claimed"] for r in rows],
         }
+        if all("fidelity" in r for r in rows):  # suspects: top-1 agreement with the victim
+            entry["fidelity"] = stats([r["fidelity"] for r in rows])
         for test in rows[0]["verification"]["verdicts"]:
             entry[f"{test}_p_value"] = stats(
                 [r["verification"]["verdicts"][test]["p_value"] for r in rows]

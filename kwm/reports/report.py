@@ -221,7 +221,9 @@ def render_markdown(results):
         "",
         "## Models and verdicts",
         "",
-        "Task accuracy on the test split; watermark accuracy on the key's held-out "
+        "Task accuracy on the test split; fidelity = a suspect's top-1 agreement with the "
+        "victim's API on the test split (how faithful a copy is; what the task alone gives "
+        "an innocent model); watermark accuracy on the key's held-out "
         "verification watermarks (never trained on); p-values of the ownership tests "
         f"(significance {config['verification']['significance']}); claims per seed; WDR over "
         f"{config['verification']['wdr_draws']} random subsets of "
@@ -229,7 +231,7 @@ def render_markdown(results):
         "= fewest queries that claim on ≥ 95% of random draws.",
         "",
     ]
-    header = ["model", "task accuracy %", "watermark accuracy %"]
+    header = ["model", "task accuracy %", "fidelity %", "watermark accuracy %"]
     for test in tests:
         name = _TEST_NAMES[test]
         header += [
@@ -238,7 +240,12 @@ def render_markdown(results):
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for model, entry in summary.items():
-        row = [model, _pct(entry["accuracy"]), _pct(entry["watermark_accuracy"])]
+        row = [
+            model,
+            _pct(entry["accuracy"]),
+            _pct(entry["fidelity"]) if "fidelity" in entry else "—",
+            _pct(entry["watermark_accuracy"]),
+        ]
         for test in tests:
             row += [
                 _p(entry[f"{test}_p_value"]),
@@ -356,7 +363,10 @@ def render_markdown(results):
         lines.append("")
         lines.append("```")
         for model, entry in seed_result["models"].items():
-            lines.append(f"{model}: task accuracy {100 * entry['accuracy']:.2f}%")
+            lines.append(
+                f"{model}: task accuracy {100 * entry['accuracy']:.2f}%"
+                + (f", fidelity {100 * entry['fidelity']:.2f}%" if "fidelity" in entry else "")
+            )
             lines.append(entry["summary"])
         lines.append("```")
         lines.append("")

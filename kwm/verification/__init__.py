@@ -1,6 +1,6 @@
 """Ownership verification from black-box queries: tests, verdicts, WDR, query cost."""
 
-from kwm.verification.accuracy import task_accuracy, watermark_accuracy
+from kwm.verification.accuracy import fidelity, task_accuracy, watermark_accuracy
 from kwm.verification.answers import SuspectAnswers, query_suspect, verification_indices
 from kwm.verification.detection_rate import detection_rate, query_cost
 from kwm.verification.false_rate import (

