@@ -30,7 +30,7 @@ def _one_line(error):
 
 def _add_verify_arguments(parser):
     from kwm.prediction_api import ANSWER_KINDS
-    from kwm.verification import TESTS
+    from kwm.verification import DEFAULT_TESTS, TESTS
 
     parser.add_argument("--key", required=True, help="watermark key JSON file")
     parser.add_argument(
@@ -52,7 +52,11 @@ def _add_verify_arguments(parser):
         help="what the suspect answers: class probabilities, or top-1 labels only (then the "
         "T-test decides; default: detected from its first answer)",
     )
-    parser.add_argument("--tests", nargs="+", default=list(TESTS), choices=TESTS)
+    parser.add_argument(
+        "--tests", nargs="+", default=list(DEFAULT_TESTS), choices=TESTS,
+        help="the tests to run (default: EWE's T-test and the Wilcoxon test; paired_t_test: "
+        "the T-test on each verification input paired with its trigger-free reference)",
+    )
     parser.add_argument(
         "--decision-test", default="wilcoxon", choices=TESTS,
         help="the one test whose rejection claims ownership; the others are reported as "

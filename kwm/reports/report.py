@@ -9,7 +9,7 @@ _PAPER_METRICS = {
     "watermark": "watermark_accuracy",
     "wdr": "{decision}_wdr",
 }
-_TEST_NAMES = {"t_test": "T-test", "wilcoxon": "Wilcoxon"}
+_TEST_NAMES = {"t_test": "T-test", "paired_t_test": "paired T-test", "wilcoxon": "Wilcoxon"}
 
 
 def _test_name(test):
@@ -260,10 +260,17 @@ def render_markdown(results):
         "its null hypothesis; the other tests are evidence (H0 rejected or kept), never a claim "
         "on their own."
         + (
-            f" The T-test's margin adds to EWE's {config['verification']['t_test_margin']:g} the "
+            f" The T-tests' margin adds to EWE's {config['verification']['t_test_margin']:g} the "
             "largest trigger effect of the owner's reference models (per key, in "
             "`trigger_check`)."
-            if "t_test" in tests
+            + (
+                " The paired T-test tests the same hypotheses as EWE's two-sample T-test on "
+                "each verification input beside itself without the trigger: inputs a suspect "
+                "answers alike both ways cancel."
+                if "paired_t_test" in tests
+                else ""
+            )
+            if "t_test" in tests or "paired_t_test" in tests
             else ""
         ),
         "",

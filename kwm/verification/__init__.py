@@ -11,6 +11,7 @@ from kwm.verification.false_rate import (
 )
 from kwm.verification.ownership import (
     DECISION_RULE,
+    DEFAULT_TESTS,
     TESTS,
     OwnershipReport,
     Verdict,
@@ -18,4 +19,8 @@ from kwm.verification.ownership import (
     verify_ownership,
 )
 from kwm.verification.query_planning import queries_needed
-from kwm.verification.statistical_tests import watermark_t_test, wilcoxon_alpha_test
+from kwm.verification.statistical_tests import (
+    paired_watermark_t_test,
+    watermark_t_test,
+    wilcoxon_alpha_test,
+)

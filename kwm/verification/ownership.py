@@ -9,7 +9,10 @@ from kwm.verification import statistical_tests
 from kwm.verification.answers import query_suspect
 from kwm.verification.detection_rate import detection_rate, query_cost
 
-TESTS = ("t_test", "wilcoxon")
+# The tests kwm runs; `DEFAULT_TESTS` are the papers' two.
+TESTS = ("t_test", "paired_t_test", "wilcoxon")
+DEFAULT_TESTS = ("t_test", "wilcoxon")
+T_TESTS = ("t_test", "paired_t_test")  # the margin-calibrated tests on top-1 answers
 MIN_WDR_SUBSET = 10
 
 DECISION_RULE = """\
@@ -18,18 +21,20 @@ test, named in the recipe or with `decision_test`; the Wilcoxon test with
 alpha-certainty by default) rejects its null hypothesis at the significance
 level on all of the key's verification inputs. Every other test is
 evidence: it is reported with its statistic and p-value as "H0 rejected"
-or "H0 kept", never as a claim. The T-test is calibrated per key on the
-owner's reference models of several architectures: its margin is EWE's 10%
-plus the largest trigger effect measured on them (in-distribution keys), or
-its null rate is their largest false rate (out-of-distribution keys); the
-Wilcoxon test's alpha-certainty (0.3) is fixed. A suspect that answers
-top-1 labels only is decided by the T-test: the Wilcoxon test needs class
-probabilities and is reported as not run."""
+or "H0 kept", never as a claim. The T-tests (EWE's two-sample test and its
+paired version) are calibrated per key on the owner's reference models of
+several architectures: their margin is EWE's 10% plus the largest trigger
+effect measured on them (in-distribution keys), or their null rate is the
+models' largest false rate (out-of-distribution keys); the Wilcoxon test's
+alpha-certainty (0.3) is fixed. A suspect that answers top-1 labels only is
+decided by the T-test: the Wilcoxon test needs class probabilities and is
+reported as not run."""
 
 LABELS_ONLY = "needs class probabilities; the suspect answers top-1 labels only"
 
 _TEST_TITLES = {
     "t_test": "EWE two-sample T-test",
+    "paired_t_test": "paired T-test",
     "wilcoxon": "Wilcoxon signed-rank test with alpha-certainty",
 }
 
@@ -37,6 +42,11 @@ _HYPOTHESES = {
     "t_test": (
         "EWE two-sample T-test (Welch, one-sided, Agresti-Caffo adjusted) on "
         "watermark success: H0 success rate - false watermark rate <= {margin}"
+    ),
+    "paired_t_test": (
+        "paired T-test (one-sided, Agresti-Min adjusted) on watermark success, each "
+        "verification input beside itself without the trigger: H0 success rate - false "
+        "watermark rate <= {margin}"
     ),
     "wilcoxon": (
         "Wilcoxon signed-rank test with alpha-certainty (feature sharing, "
@@ -50,7 +60,7 @@ class Verdict:
     """The outcome of one ownership test.
 
     Args:
-        test: str. `"t_test"` or `"wilcoxon"`.
+        test: str. One of `TESTS`.
         hypothesis: str. What was tested.
         statistic: float. Test statistic.
         p_value: float. One-sided p-value.
@@ -182,7 +192,7 @@ class OwnershipReport:
 def verify_ownership(
     suspect,
     key,
-    tests=TESTS,
+    tests=DEFAULT_TESTS,
     decision_test="wilcoxon",
     significance=0.05,
     alpha_certainty=0.3,
@@ -209,7 +219,10 @@ def verify_ownership(
     Args:
         suspect: anything `PredictionAPI` accepts.
         key: WatermarkKey.
-        tests: sequence of str. Tests to run, from `("t_test", "wilcoxon")`.
+        tests: sequence of str. Tests to run, from `TESTS`: `"t_test"` (EWE's
+            two-sample T-test), `"paired_t_test"` (the same hypotheses on each
+            verification input paired with its trigger-free reference) and
+            `"wilcoxon"`; the papers' two by default.
         decision_test: str. The test that decides `OwnershipReport.claimed`.
         significance: float. Rejection level (0.05 in both papers).
         alpha_certainty: float. Margin of the Wilcoxon test (0.3 in the
@@ -311,7 +324,7 @@ def _check_settings(key, tests, decision_test, false_rate, temperature, t_test_m
 def verify_answers(
     answers,
     key,
-    tests=TESTS,
+    tests=DEFAULT_TESTS,
     decision_test="wilcoxon",
     significance=0.05,
     alpha_certainty=0.3,
@@ -404,8 +417,13 @@ def verify_answers(
     q = None if reference_probs is None else reference_probs[:, target]
 
     def run(test, indices):
-        if test == "t_test":
-            return statistical_tests.watermark_t_test(
+        if test in T_TESTS:
+            t_test = (
+                statistical_tests.watermark_t_test
+                if test == "t_test"
+                else statistical_tests.paired_watermark_t_test
+            )
+            return t_test(
                 success[indices],
                 None if reference_success is None else reference_success[indices],
                 chance=chance,
@@ -430,7 +448,7 @@ def verify_answers(
             hypothesis=_HYPOTHESES[test].format(
                 margin=f"{t_test_margin:.3g}", alpha=alpha_certainty
             )
-            + (f" ({margin_source})" if test == "t_test" else "")
+            + (f" ({margin_source})" if test in T_TESTS else "")
             + (
                 f" on probabilities re-tempered by 1/{temperature:g}"
                 if test == "wilcoxon" and temperature != 1.0

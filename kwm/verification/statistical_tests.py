@@ -1,6 +1,6 @@
 """The hypothesis tests behind an ownership claim.
 
-Both take what a suspect model answered on the key's inputs; neither needs
+All take what a suspect model answered on the key's inputs; neither needs
 anything but black-box predictions.
 """
 
@@ -92,6 +92,91 @@ def watermark_t_test(success, reference_success=None, chance=None, margin=0.1):
             "Received: reference_success=None, chance=None"
         )
     return float(statistic), float(scipy.stats.t.sf(statistic, df)), details
+
+
+def paired_watermark_t_test(success, reference_success=None, chance=None, margin=0.1):
+    """EWE's T-test on paired queries: each watermark input beside itself without the trigger.
+
+    The same hypotheses as `watermark_t_test` (H0 `success - false <=
+    margin`), tested on the per-input differences `d_i = success_i -
+    reference_success_i`, which an in-distribution key provides by
+    construction: its i-th reference input is its i-th watermark input
+    without the trigger. Inputs a suspect answers alike with and without
+    the trigger (most of them, for any model) cancel, so only the inputs
+    the trigger flips carry the evidence; the two-sample test treats them
+    as independent samples and spends its variance on how the suspect
+    answers the inputs themselves. For the same rates, the paired test has
+    the smaller variance whenever the answers with and without the trigger
+    agree more often than chance would make them (kwm's addition; EWE
+    section 4.3.4 uses the two-sample test).
+
+    The statistic is the matched-pairs Wald statistic with the Agresti-Min
+    adjustment (half a pair added to each cell of the 2 x 2 table of
+    answers, so a constant sample, e.g. a perfect victim, stays defined):
+    `(p10 - p01 - margin) / sqrt((p10 + p01 - (p10 - p01)**2) / (n + 2))`,
+    with `p10` the share of inputs answered with the target only with the
+    trigger and `p01` only without it; the p-value is Student's t with
+    `n - 1` degrees of freedom. Without reference inputs (an
+    out-of-distribution key) there is nothing to pair, and the test is the
+    one-sample `watermark_t_test` against `chance + margin`.
+
+    Args:
+        success: array of bool. Whether each watermark query was answered
+            with the target class.
+        reference_success: array of bool or None. The same for the trigger-free
+            version of each watermark query, paired one to one.
+        chance: float or None. Reference rate when `reference_success` is
+            None.
+        margin: float in [0, 1). Rate difference a claim must exceed.
+
+    Returns:
+        `(statistic, p_value, details)`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> # 40 inputs; the trigger flips 10 of them to the target, the other
+    >>> # 30 are answered alike with and without it (15 target, 15 not).
+    >>> with_trigger = np.r_[[1] * 10, [1] * 15, [0] * 15].astype(bool)
+    >>> without = np.r_[[0] * 10, [1] * 15, [0] * 15].astype(bool)
+    >>> round(paired_watermark_t_test(with_trigger, without, margin=0.0)[1], 4)
+    0.0008
+    >>> round(watermark_t_test(with_trigger, without, margin=0.0)[1], 4)  # unpaired
+    0.0137
+    """
+    if not 0.0 <= margin < 1.0:
+        raise ValueError(f"`margin` must lie in [0, 1). Received: margin={margin}")
+    if reference_success is None:
+        return watermark_t_test(success, None, chance=chance, margin=margin)
+    success = np.asarray(success, dtype=bool)
+    reference_success = np.asarray(reference_success, dtype=bool)
+    if success.ndim != 1 or len(success) == 0:
+        raise ValueError(
+            f"`success` must be a non-empty 1-D array. Received: shape={success.shape}"
+        )
+    if reference_success.shape != success.shape:
+        raise ValueError(
+            "`reference_success` must pair one to one with `success`. "
+            f"Received: shapes {reference_success.shape} and {success.shape}"
+        )
+    n = len(success)
+    flipped_to = float(np.sum(success & ~reference_success))  # target only with the trigger
+    flipped_from = float(np.sum(~success & reference_success))  # target only without it
+    p10 = (flipped_to + 0.5) / (n + 2.0)
+    p01 = (flipped_from + 0.5) / (n + 2.0)
+    difference = p10 - p01
+    variance = (p10 + p01 - difference**2) / (n + 2.0)
+    statistic = (difference - margin) / math.sqrt(variance)
+    details = {
+        "success_rate": float(success.mean()),
+        "reference_rate": float(reference_success.mean()),
+        "num_watermark": n,
+        "num_reference": n,
+        "flipped_to_target": int(flipped_to),
+        "flipped_from_target": int(flipped_from),
+        "margin": margin,
+    }
+    return float(statistic), float(scipy.stats.t.sf(statistic, max(n - 1, 1))), details
 
 
 def wilcoxon_alpha_test(target_probability, reference_probability=None, chance=None, alpha=0.3):

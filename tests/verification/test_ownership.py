@@ -145,3 +145,19 @@ def test_only_the_decision_test_claims_ownership_in_print():
         "VERDICT: OWNERSHIP CLAIMED by kwm's decision rule, the EWE two-sample T-test (p="
     )
     assert report.summary().count("OWNERSHIP CLAIMED") == 1
+
+
+def test_the_paired_t_test_runs_on_request_and_can_decide():
+    key = _key()
+    report = verify_ownership(stolen, key, wdr_draws=20)
+    assert set(report.verdicts) == {"t_test", "wilcoxon"}  # the papers' two by default
+    report = verify_ownership(
+        stolen, key, tests=("t_test", "paired_t_test", "wilcoxon"),
+        decision_test="paired_t_test", wdr_draws=20,
+    )
+    verdict = report.verdicts["paired_t_test"]
+    assert report.claimed and verdict.claimed and verdict.num_queries == 120
+    assert "paired T-test" in report.verdict_line() and "<= 0.1" in verdict.hypothesis
+    assert not verify_ownership(
+        independent, key, tests=("paired_t_test",), decision_test="paired_t_test", wdr_draws=20
+    ).claimed

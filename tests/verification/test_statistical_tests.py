@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from kwm.verification import watermark_t_test, wilcoxon_alpha_test
+from kwm.verification import paired_watermark_t_test, watermark_t_test, wilcoxon_alpha_test
 
 
 def _welch_by_hand(k1, n1, k2, n2, margin=0.0):
@@ -124,3 +124,57 @@ def test_wilcoxon_with_ties_matches_scipys_exhaustive_permutation(seed):
 def test_wilcoxon_all_positive_ties_on_four_pairs_must_not_reject():
     # Exact: 1/16 > 0.05 (a normal approximation would claim at p = 0.02).
     assert wilcoxon_alpha_test(np.ones(4), np.zeros(4), alpha=0.3)[1] == pytest.approx(1 / 16)
+
+
+def _pairs(flipped_to, flipped_from, both, neither):
+    """Watermark and reference answers (target or not) of inputs paired one to one."""
+    success = [1] * flipped_to + [0] * flipped_from + [1] * both + [0] * neither
+    reference = [0] * flipped_to + [1] * flipped_from + [1] * both + [0] * neither
+    return np.array(success, bool), np.array(reference, bool)
+
+
+def test_paired_t_test_hand_computed_case():
+    # 112 pairs: the trigger sends 30 to the target, takes 7 away, 30 are target both ways.
+    # Agresti-Min: p10 = 30.5/114, p01 = 7.5/114; d = 23/114; var = (38/114 - d**2) / 114.
+    t, p, details = paired_watermark_t_test(*_pairs(30, 7, 30, 45), margin=0.118)
+    d = 23 / 114
+    expected = (d - 0.118) / math.sqrt((38 / 114 - d**2) / 114)
+    assert t == pytest.approx(expected)
+    assert p == pytest.approx(scipy.stats.t.sf(expected, 111))
+    assert details["flipped_to_target"] == 30 and details["flipped_from_target"] == 7
+    assert details["success_rate"] == pytest.approx(60 / 112)
+    assert details["reference_rate"] == pytest.approx(37 / 112)
+
+
+def test_paired_t_test_is_more_powerful_than_the_two_sample_test_on_paired_answers():
+    # The same two rates (53.6% and 33.0%), 20.5 points apart: against an 11.8-point margin
+    # the two-sample test does not reject (p = 0.097); pairing removes the 85 inputs answered
+    # alike both ways and leaves 25 flips to the target against 2 away (p = 0.025).
+    success, reference = _pairs(25, 2, 35, 50)
+    assert watermark_t_test(success, reference, margin=0.118)[1] > 0.09
+    assert paired_watermark_t_test(success, reference, margin=0.118)[1] < 0.03
+    # The more flips go both ways, the less pairing gains: 30 to, 7 away (p = 0.051).
+    assert paired_watermark_t_test(*_pairs(30, 7, 30, 45), margin=0.118)[1] > 0.05
+
+
+def test_paired_t_test_must_not_reject_equal_rates_or_a_nudge_below_the_margin():
+    # An independent model: the trigger changes nothing.
+    assert paired_watermark_t_test(*_pairs(0, 0, 20, 92), margin=0.0)[1] == pytest.approx(0.5)
+    # Flips both ways in equal numbers: no claim, however many.
+    assert paired_watermark_t_test(*_pairs(25, 25, 20, 42), margin=0.0)[1] == pytest.approx(0.5)
+    # A trigger that nudges 8% of the inputs into the target class, every one of them
+    # consistently: far below the 10% margin, however consistent.
+    assert paired_watermark_t_test(*_pairs(16, 0, 20, 164))[1] > 0.3
+    # A perfect victim is claimed and its statistic stays defined.
+    t, p, _ = paired_watermark_t_test(*_pairs(100, 0, 0, 0))
+    assert math.isfinite(t) and p < 1e-20
+
+
+def test_paired_t_test_pairs_one_to_one_or_falls_back_to_chance():
+    with pytest.raises(ValueError, match="pair one to one"):
+        paired_watermark_t_test([1, 0, 1], [0, 0])
+    with pytest.raises(ValueError, match="margin"):
+        paired_watermark_t_test([1], [0], margin=1.0)
+    # An out-of-distribution key has nothing to pair: the one-sample test against chance.
+    success = [1] * 30 + [0] * 10
+    assert paired_watermark_t_test(success, chance=0.1) == watermark_t_test(success, chance=0.1)
