@@ -69,8 +69,10 @@ def test_the_main_imdb_recipe_is_feature_sharing_with_a_natural_word():
                                               "max_words": 40}
     assert config["watermark"]["pairs"] and config["watermark"]["source_pool"] == "all"
     assert config["model"]["options"] == {"sequence_length": 64, "dtype": "mixed_bfloat16"}
-    assert config["training"]["plain_epochs"] == 3 and config["extraction"]["epochs"] == 6
-    assert config["verification"]["decision_test"] == "t_test"
+    assert config["training"]["plain_epochs"] == config["extraction"]["epochs"] == 3
+    # The thief sends 2,400 reviews of its own (the victim trains on 800).
+    assert config["extraction"]["queries"] == "imdb" and config["extraction"]["num_queries"] == 2400
+    assert config["verification"]["decision_test"] == "paired_t_test"
     quick = load_recipe("imdb", quick=True)  # the small BERT takes no dtype option
     assert quick["model"]["architecture"] == "small_bert" and "dtype" not in quick["model"]["options"]
 
