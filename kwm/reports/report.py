@@ -3,6 +3,8 @@
 import json
 import os
 
+from kwm.verification import DEFAULT_TESTS
+
 # Paper quantity `<model>_<suffix>` -> summary metric of that model.
 _PAPER_METRICS = {
     "accuracy": "accuracy",
@@ -431,9 +433,14 @@ def render_markdown(results):
         "inputs and watermarks (EWE Figs. 2-4).",
         "- `seed-*/watermark_key.json`: **the secret watermark keys** (with their SHA-256 "
         "fingerprints); keep them private. Verify a suspect with "
-        "`python -m kwm.verify --key seed-0/watermark_key.json --suspect <model>`"
-        + (f" `--temperature {temperature:g}`" if temperature != 1.0 else "")
-        + ".",
+        "`python -m kwm.verify --key seed-0/watermark_key.json --suspect <model>"
+        + (
+            f" --tests {' '.join(tests)} --decision-test {decision}"
+            if (tuple(tests), decision) != (DEFAULT_TESTS, "wilcoxon")
+            else ""
+        )
+        + (f" --temperature {temperature:g}" if temperature != 1.0 else "")
+        + "`.",
         "- `seed-*/victim_savedmodel/`: the victim as served (SavedModel, no key inside); "
         "`stolen_savedmodel/`, `independent_savedmodel/`"
         + "".join(
