@@ -67,7 +67,7 @@ def main(argv=None):
         seed = seed_result["seed"]
         if args.seeds is not None and seed not in args.seeds:
             continue
-        folder, key = seed_key(args.run, seed_result)
+        _, key = seed_key(args.run, seed_result)
         overlap = {_text(t) for t in key.embed_inputs}
         pick = np.random.default_rng(seed).choice(len(pool), size=budget, replace=False)
         queries, labels = pool[pick], pool_labels[pick]

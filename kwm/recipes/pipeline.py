@@ -11,7 +11,7 @@ import time
 
 from kwm.attacks import AttackSettings, extract_model, run_attacks
 from kwm.export import export_for_serving, serving_model
-from kwm.prediction_api import PredictionAPI
+from kwm.prediction_api import PredictionAPI, as_prediction_api
 from kwm.recipes.data import independent_dataset_names, thief_queries
 from kwm.recipes.methods import get_method
 from kwm.recipes.models import thief_model, total_epochs, train_plain
@@ -116,12 +116,17 @@ def train_independent_on(config, other, seed, verbose="auto"):
     return train_plain(config, other, seed + OTHER_DATA_SEED_OFFSET, verbose)
 
 
-def evaluate_suspect(name, model, data, key, config, seed):
+def evaluate_suspect(name, model, data, key, config, seed, victim_classes=None):
     """Stage 6: a suspect's task accuracy and its verification against the key.
+
+    `victim_classes` (the victim's API's top classes on the test split)
+    adds the suspect's fidelity to it (`kwm.verification.fidelity`), from
+    the same predictions as its task accuracy.
 
     Returns:
         A JSON-ready dict: `accuracy`, `watermark_accuracy`, `verification`
-        (`OwnershipReport.to_dict()`) and `summary` (its text).
+        (`OwnershipReport.to_dict()`), `summary` (its text) and, given
+        `victim_classes`, `fidelity`.
     """
     verification = config["verification"]
     report = verify_ownership(
@@ -138,12 +143,17 @@ def evaluate_suspect(name, model, data, key, config, seed):
         name=name,
         temperature=config["serving"]["temperature"],
     )
-    return {
-        "accuracy": task_accuracy(model, data.test.x, data.test.y, data.num_classes),
+    # One prediction of the test split gives the task accuracy (`task_accuracy`) and the fidelity.
+    classes = as_prediction_api(model, num_classes=data.num_classes)(data.test.x).argmax(axis=1)
+    result = {
+        "accuracy": float((classes == data.test.y).mean()),
         "watermark_accuracy": report.watermark_accuracy,
         "verification": report.to_dict(),
         "summary": report.summary(),
     }
+    if victim_classes is not None:
+        result["fidelity"] = fidelity(classes, victim_classes, data.test.x)
+    return result
 
 
 def attack_stolen(config, data, key, victim, stolen, api, queries, seed, log=print):
@@ -276,28 +286,28 @@ def run_seed(
         )
 
     start = time.perf_counter()
+    # Every suspect's fidelity is its agreement with the API's answers on the test split: how
+    # faithful a copy the thief made, beside the agreement the task alone gives an innocent model.
+    victim_classes = api(data.test.x).argmax(axis=1)
     models = {
         "victim": evaluate_suspect(
             "victim", serving_model(victim, temperature), data, key, config, seed
         ),
-        "stolen": evaluate_suspect("stolen", stolen.model, data, key, config, seed),
-        "independent": evaluate_suspect("independent", independent, data, key, config, seed),
+        "stolen": evaluate_suspect(
+            "stolen", stolen.model, data, key, config, seed, victim_classes
+        ),
+        "independent": evaluate_suspect(
+            "independent", independent, data, key, config, seed, victim_classes
+        ),
     }
     for name, model in others.items():
         models[independent_name(name)] = evaluate_suspect(
-            independent_name(name), model, data, key, config, seed
+            independent_name(name), model, data, key, config, seed, victim_classes
         )
         models[independent_name(name)]["trained_on"] = {
             "dataset": name,
             "accuracy": task_accuracy(model, other_data[name].test.x, other_data[name].test.y),
         }
-    # Each suspect's agreement with the API's answers on the test split: how faithful a copy
-    # the thief made, beside the agreement the task alone gives an innocent model.
-    victim_classes = api(data.test.x).argmax(axis=1)
-    suspects = {"stolen": stolen.model, "independent": independent}
-    suspects.update({independent_name(name): model for name, model in others.items()})
-    for name, model in suspects.items():
-        models[name]["fidelity"] = fidelity(model, victim_classes, data.test.x, data.num_classes)
     timings["verification_s"] = time.perf_counter() - start
     if config["attacks"]["run"]:
         attack_results = _timed(

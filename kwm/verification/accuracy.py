@@ -35,7 +35,9 @@ def fidelity(model, reference, x, num_classes=None):
     alone gives.
 
     Args:
-        model: anything `PredictionAPI` accepts. The suspect.
+        model: anything `PredictionAPI` accepts, or an `np.ndarray` of the
+            suspect's top classes on `x` (e.g. from the predictions its task
+            accuracy was computed on).
         reference: anything `PredictionAPI` accepts, or an `np.ndarray` of
             the reference's top classes on `x` (computed once for many
             suspects).
@@ -49,7 +51,9 @@ def fidelity(model, reference, x, num_classes=None):
     >>> fidelity(suspect, np.array([0, 1, 0, 0]), np.zeros((4, 1)))
     0.75
     """
-    predicted = as_prediction_api(model, num_classes=num_classes)(x).argmax(axis=1)
+    predicted = model
+    if not isinstance(model, np.ndarray):
+        predicted = as_prediction_api(model, num_classes=num_classes)(x).argmax(axis=1)
     if not isinstance(reference, np.ndarray):
         reference = as_prediction_api(reference, num_classes=num_classes)(x).argmax(axis=1)
     if reference.shape != predicted.shape:

@@ -19,6 +19,8 @@ def test_fidelity_is_the_fraction_of_inputs_where_top_classes_agree():
     assert fidelity(victim, victim, x) == 1.0
     # The reference's top classes, computed once, give the same figure.
     assert fidelity(copy, np.array([0, 1, 2, 2, 1]), x) == pytest.approx(0.6)
+    # So do the suspect's own top classes (the predictions its task accuracy came from).
+    assert fidelity(np.array([0, 1, 2, 0, 0]), victim, x) == pytest.approx(0.6)
 
 
 def test_fidelity_is_not_task_accuracy():
