@@ -53,21 +53,30 @@ def _add_verify_arguments(parser):
         "T-test decides; default: detected from its first answer)",
     )
     parser.add_argument(
-        "--tests", nargs="+", default=list(DEFAULT_TESTS), choices=TESTS,
-        help="the tests to run (default: EWE's T-test and the Wilcoxon test; paired_t_test: "
-        "the T-test on each verification input paired with its trigger-free reference)",
+        "--tests", nargs="+", choices=TESTS,
+        help="the tests to run (default: the key's protocol, else EWE's T-test and the Wilcoxon "
+        f"test: {' '.join(DEFAULT_TESTS)}; paired_t_test: the T-test on each verification input "
+        "paired with its trigger-free reference)",
     )
     parser.add_argument(
-        "--decision-test", default="wilcoxon", choices=TESTS,
+        "--decision-test", choices=TESTS,
         help="the one test whose rejection claims ownership; the others are reported as "
-        "evidence (default: wilcoxon)",
+        f"evidence (default: the key's protocol, else {DEFAULT_SETTINGS['decision_test']})",
     )
-    parser.add_argument("--significance", type=float, default=0.05)
-    parser.add_argument("--alpha-certainty", type=float, default=0.3)
     parser.add_argument(
-        "--t-test-margin", type=float, default=0.1,
-        help="the T-test's margin over the false watermark rate (EWE's 10%%); the trigger "
-        "effect calibrated into the key is added to it",
+        "--significance", type=float,
+        help=f"rejection level (default: the key's protocol, else "
+        f"{DEFAULT_SETTINGS['significance']})",
+    )
+    parser.add_argument(
+        "--alpha-certainty", type=float,
+        help=f"the Wilcoxon test's margin (default: the key's protocol, else "
+        f"{DEFAULT_SETTINGS['alpha_certainty']})",
+    )
+    parser.add_argument(
+        "--t-test-margin", type=float,
+        help="the T-test's margin over the false watermark rate (default: the key's protocol, "
+        "else EWE's 10%%); the trigger effect calibrated into the key is added to it",
     )
     parser.add_argument(
         "--false-rate", type=float, default=None,
@@ -75,9 +84,10 @@ def _add_verify_arguments(parser):
         "measured on models without the watermark (default: the rate calibrated into the key)",
     )
     parser.add_argument(
-        "--temperature", type=float, default=1.0,
+        "--temperature", type=float,
         help="the temperature at which the owner's API served the watermarked model: the "
-        "Wilcoxon test reads the suspect's probabilities re-tempered by its inverse (default 1)",
+        "Wilcoxon test reads the suspect's probabilities re-tempered by its inverse (default: "
+        "the key's protocol, else 1)",
     )
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="URL suspects: seconds to wait for each answer")
@@ -91,16 +101,46 @@ def _add_verify_arguments(parser):
     )
 
 
-def _settings(args):
-    return {
-        "tests": list(args.tests),
-        "decision_test": args.decision_test,
-        "significance": args.significance,
-        "alpha_certainty": args.alpha_certainty,
-        "t_test_margin": args.t_test_margin,
-        "false_rate": args.false_rate,
-        "temperature": args.temperature,
-    }
+# `kwm verify`'s settings for a key without a protocol (`WatermarkKey.protocol`).
+DEFAULT_SETTINGS = {
+    "tests": ["t_test", "wilcoxon"],
+    "decision_test": "wilcoxon",
+    "significance": 0.05,
+    "alpha_certainty": 0.3,
+    "t_test_margin": 0.1,
+    "temperature": 1.0,
+}
+
+
+_SOURCE_NAMES = {"flag": "given", "key": "the key's protocol", "default": "kwm's default"}
+
+
+def verify_settings(args, key):
+    """The settings of a verification: each flag given, else the key's protocol, else the default.
+
+    Returns:
+        `(settings, sources)`: the `verify_ownership` arguments and, per
+        setting, where it came from (`"flag"`, `"key"` or `"default"`).
+    """
+    protocol = key.protocol or {}
+    settings, sources = {}, {}
+    for name, default in DEFAULT_SETTINGS.items():
+        given = getattr(args, name)
+        if given is not None:
+            settings[name], sources[name] = given, "flag"
+        elif name in protocol:
+            settings[name], sources[name] = protocol[name], "key"
+        else:
+            settings[name], sources[name] = default, "default"
+    settings["tests"] = list(settings["tests"])
+    if settings["decision_test"] not in settings["tests"]:
+        raise ValueError(
+            "The decision test must be one of the tests run. Received: decision test "
+            f"{settings['decision_test']} ({_SOURCE_NAMES[sources['decision_test']]}) with tests "
+            f"{' '.join(settings['tests'])} ({_SOURCE_NAMES[sources['tests']]})"
+        )
+    settings["false_rate"] = args.false_rate
+    return settings, sources
 
 
 def suspect_identity(suspect):
@@ -153,9 +193,13 @@ def _verify(args):
         max_queries=args.budget, timeout=args.timeout, retries=args.retries,
         max_queries_per_second=args.rate_limit,
     )
-    settings = _settings(args)
+    settings, sources = verify_settings(args, key)
     report = verify_ownership(api, key, budget=args.budget, **settings)
     print(f"key sha256:{report.key_fingerprint}")
+    from_key = [name for name, source in sources.items() if source == "key"]
+    if from_key:
+        print("settings from the key's protocol: " + ", ".join(
+            f"{name}={settings[name]}" for name in from_key))
     print(report.summary())
     if args.budget is not None:
         print(f"queries used: {report.num_queries} of a budget of {args.budget}")
@@ -217,6 +261,7 @@ def _close(a, b):
 
 def _key_show(args):
     from kwm.watermarks import WatermarkKey
+    from kwm.watermarks.key import PROTOCOL_FIELDS
 
     key = WatermarkKey.load(args.key, expected_fingerprint=args.fingerprint)
     facts = [
@@ -237,6 +282,13 @@ def _key_show(args):
         facts.append(("calibrated false rate",
                       f"{100 * key.false_rate['value']:.1f}% on "
                       f"{len(key.false_rate.get('rates') or [])} reference models"))
+    if key.protocol:
+        facts.append(("verification protocol", ", ".join(
+            f"{name}={' '.join(value) if isinstance(value, list) else value}"
+            for name, value in ((n, key.protocol[n]) for n in PROTOCOL_FIELDS
+                                if n in key.protocol))))
+    else:
+        facts.append(("verification protocol", "none recorded (kwm verify's defaults apply)"))
     width = max(len(name) for name, _ in facts)
     for name, value in facts:
         print(f"{name:<{width}}  {value}")

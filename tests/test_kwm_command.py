@@ -161,3 +161,39 @@ def test_the_console_script_serves_and_verifies(tmp_path, key_file):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_verify_follows_the_keys_protocol_unless_told_otherwise(servers, tmp_path, capsys):
+    import dataclasses
+
+    from kwm.verification import DEFAULT_TESTS
+
+    assert cli.DEFAULT_SETTINGS["tests"] == list(DEFAULT_TESTS)
+    protocol = {"tests": ["t_test", "paired_t_test", "wilcoxon"], "decision_test": "paired_t_test",
+                "significance": 0.01, "alpha_certainty": 0.3, "t_test_margin": 0.1,
+                "temperature": 1.0}
+    path = tmp_path / "key.json"
+    dataclasses.replace(_key(), protocol=protocol).save(path)
+    claim = tmp_path / "claim.json"
+    assert cli.main(["verify", "--key", str(path), "--suspect", servers["stolen"],
+                     "--output", str(claim)]) == 0
+    printed = capsys.readouterr().out
+    assert "settings from the key's protocol: tests=['t_test', 'paired_t_test', 'wilcoxon'], " \
+           "decision_test=paired_t_test, significance=0.01" in printed
+    assert "VERDICT: OWNERSHIP CLAIMED by kwm's decision rule, the paired T-test" in printed
+    settings = json.loads(claim.read_text())["settings"]
+    assert settings["decision_test"] == "paired_t_test" and settings["significance"] == 0.01
+    assert cli.main(["replay", str(claim), "--key", str(path)]) == 0
+    capsys.readouterr()
+    # A flag wins over the key; a decision test outside the tests run is refused.
+    assert cli.main(["verify", "--key", str(path), "--suspect", servers["stolen"],
+                     "--decision-test", "wilcoxon"]) == 0
+    printed = capsys.readouterr().out
+    assert "the Wilcoxon signed-rank test" in printed and "decision_test=" not in printed
+    assert cli.main(["verify", "--key", str(path), "--suspect", servers["stolen"],
+                     "--tests", "t_test", "wilcoxon"]) == 2
+    err = capsys.readouterr().err
+    assert "paired_t_test (the key's protocol) with tests t_test wilcoxon (given)" in err
+    assert cli.main(["key", "show", str(path)]) == 0
+    assert "verification protocol     tests=t_test paired_t_test wilcoxon, " \
+           "decision_test=paired_t_test" in capsys.readouterr().out

@@ -87,6 +87,9 @@ DEFAULTS = {
         # One initial temperature per layer, or one for all (Eq. 1: exp(-d / T)).
         "temperatures": [100.0],
         "temperature_learning_rate": 0.1,
+        # Where that step is taken: "temperature" (T of Eq. 1, Algorithm 1 as printed) or
+        # "inverse" (the EWE reference code's parameter T_ref = 100 / T).
+        "temperature_step": "temperature",
         "distance": "cosine",
         # Automatic pairs (watermark.source_class = -1): skip a pair whose source the clean
         # victim predicts as the target more often than this on its training split (EWE

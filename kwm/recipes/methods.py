@@ -412,6 +412,7 @@ def watermark_ewe(data, source_data, config, seed, verbose, screen=None):
         temperatures=temperatures,
         temperature_learning_rate=ewe["temperature_learning_rate"],
         distance=ewe["distance"],
+        temperature_step=ewe["temperature_step"],
         batch_size=train["batch_size"],
         ratio=wm["ratio"],
         learning_rate=train["learning_rate"],

@@ -59,7 +59,29 @@ def watermark_victim(config, data, source_data, seed, cache, verbose, log, timin
             f"[seed {seed}] false watermark rate of the reference models: "
             + ", ".join(f"{100 * r:.1f}%" for r in key.false_rate["rates"])
         )
+    # The decision rule is fixed with the key, before any suspect is seen.
+    key = dataclasses.replace(key, protocol=verification_protocol(config))
     return victim, key, trigger_check
+
+
+def verification_protocol(config):
+    """The recipe's verification settings as `verify_ownership` arguments (`WatermarkKey.protocol`).
+
+    Examples:
+
+    >>> from kwm.recipes.config import load_recipe
+    >>> verification_protocol(load_recipe("imdb"))["decision_test"]
+    'paired_t_test'
+    """
+    verification = config["verification"]
+    return {
+        "tests": list(verification["tests"]),
+        "decision_test": verification["decision_test"],
+        "significance": verification["significance"],
+        "alpha_certainty": verification["alpha_certainty"],
+        "t_test_margin": verification["t_test_margin"],
+        "temperature": config["serving"]["temperature"],
+    }
 
 
 def save_key(key, workdir, seed, log=print):
@@ -129,19 +151,15 @@ def evaluate_suspect(name, model, data, key, config, seed, victim_classes=None):
         `victim_classes`, `fidelity`.
     """
     verification = config["verification"]
+    protocol = verification_protocol(config)
     report = verify_ownership(
         model,
         key,
-        tests=tuple(verification["tests"]),
-        decision_test=verification["decision_test"],
-        significance=verification["significance"],
-        alpha_certainty=verification["alpha_certainty"],
-        t_test_margin=verification["t_test_margin"],
+        **{**protocol, "tests": tuple(protocol["tests"])},
         wdr_draws=verification["wdr_draws"],
         wdr_fraction=verification["wdr_fraction"],
         seed=seed,
         name=name,
-        temperature=config["serving"]["temperature"],
     )
     # One prediction of the test split gives the task accuracy (`task_accuracy`) and the fidelity.
     classes = as_prediction_api(model, num_classes=data.num_classes)(data.test.x).argmax(axis=1)

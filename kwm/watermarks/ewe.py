@@ -91,6 +91,7 @@ def embed_ewe_watermark(
     temperatures=100.0,
     temperature_learning_rate=0.1,
     distance="cosine",
+    temperature_step="temperature",
     batch_size=128,
     ratio=1,
     learning_rate=1e-3,
@@ -113,8 +114,8 @@ def embed_ewe_watermark(
         layers: sequence of str. Entangled layer names.
         epochs: int. Clean epochs first.
         watermark_epochs: int. EWE epochs.
-        snnl_weight, temperatures, temperature_learning_rate, distance:
-            `EWEModel` arguments.
+        snnl_weight, temperatures, temperature_learning_rate, distance,
+            temperature_step: `EWEModel` arguments.
         batch_size: int. Batch size.
         ratio: int. Task batches per watermark batch (`r`).
         learning_rate: float. Adam learning rate.
@@ -139,6 +140,7 @@ def embed_ewe_watermark(
         temperatures=temperatures,
         temperature_learning_rate=temperature_learning_rate,
         distance=distance,
+        temperature_step=temperature_step,
     )
     ewe_model.compile(
         optimizer=training.adam(learning_rate),

@@ -7,6 +7,13 @@ from keras import ops
 from kwm.architectures.layers import feature_model, find_layer
 from kwm.losses.soft_nearest_neighbour import DISTANCES, soft_nearest_neighbour_loss
 
+# Where Algorithm 1's temperature step is taken: on T itself, or on the EWE reference code's
+# parameter T_ref = INVERSE_SCALE / T (its kernel exp(-d * T_ref / 100)).
+TEMPERATURE_STEPS = ("temperature", "inverse")
+INVERSE_SCALE = 100.0
+MIN_TEMPERATURE = 1e-3
+MAX_TEMPERATURE = 1e5
+
 
 @keras.saving.register_keras_serializable(package="kwm")
 class EWEModel(keras.Model):
@@ -23,7 +30,11 @@ class EWEModel(keras.Model):
     nearest neighbour loss between watermarks and target-class inputs so
     that the classifier represents them alike; then each temperature takes
     its own gradient step `T_l <- T_l - epsilon * dSNNL_l / dT_l`
-    (Algorithm 1, line 14, as the reference code does).
+    (Algorithm 1, line 14). The EWE reference code takes that step on its
+    own parameter `T_ref = 100 / T` (kernel `exp(-d * T_ref / 100)`);
+    `temperature_step="inverse"` takes it there, with the same `epsilon`.
+    The two differ by a factor `(T**2 / 100)**2` in `T`: `1e4` times larger
+    in the reference's units at `T = 100`, `1e-4` times smaller at `T = 1`.
 
     Batches come from `kwm.watermarks.watermark_schedule(..., with_groups=True)`:
     elements `((x, group), y)` with `group` 1 for watermarks, 0 for
@@ -53,6 +64,8 @@ class EWEModel(keras.Model):
             entangled layer (`soft_nearest_neighbour_loss` convention).
         temperature_learning_rate: float. `epsilon` of Algorithm 1.
         distance: `"cosine"` (reference default) or `"euclidean"`.
+        temperature_step: `"temperature"` (Algorithm 1's step on `T`) or
+            `"inverse"` (the step on the reference code's `T_ref = 100 / T`).
         **kwargs: `keras.Model` arguments.
 
     Examples:
@@ -76,9 +89,15 @@ class EWEModel(keras.Model):
         temperatures=100.0,
         temperature_learning_rate=0.1,
         distance="cosine",
+        temperature_step="temperature",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if temperature_step not in TEMPERATURE_STEPS:
+            raise ValueError(
+                f"`temperature_step` must be one of {TEMPERATURE_STEPS}. "
+                f"Received: temperature_step={temperature_step!r}"
+            )
         entangled_layers = [str(name) for name in entangled_layers]
         if not entangled_layers:
             raise ValueError("EWE needs at least one entangled layer. Received: entangled_layers=[]")
@@ -100,6 +119,7 @@ class EWEModel(keras.Model):
         self.initial_temperatures = temperatures
         self.temperature_learning_rate = float(temperature_learning_rate)
         self.distance = distance
+        self.temperature_step = temperature_step
         self._features = feature_model(classifier, entangled_layers)
         # Paths of nested layers (`backbone/layer`) name metrics as `backbone_layer`.
         self._metric_names = [name.replace("/", "_") for name in entangled_layers]
@@ -236,8 +256,7 @@ class EWEModel(keras.Model):
         del tape
         for temperature, gradient in zip(self.temperatures, temperature_gradients):
             # Algorithm 1, line 14, on watermark batches; zero gradient otherwise.
-            updated = temperature - self.temperature_learning_rate * gradient
-            temperature.assign(ops.maximum(updated, 1e-3))
+            temperature.assign(self._temperature_update(temperature, gradient))
 
         self._loss_tracker.update_state(loss)
         self.task_loss_tracker.update_state(task_loss)
@@ -248,6 +267,18 @@ class EWEModel(keras.Model):
         for tracker, temperature in zip(self.temperature_trackers, self.temperatures):
             tracker.update_state(temperature)
         return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def _temperature_update(self, temperature, gradient):
+        if self.temperature_step == "temperature":
+            updated = temperature - self.temperature_learning_rate * gradient
+            return ops.maximum(updated, MIN_TEMPERATURE)
+        # The reference code's parameter T_ref = 100 / T: dSNNL/dT_ref = dSNNL/dT * dT/dT_ref,
+        # with dT/dT_ref = -T**2 / 100.
+        inverse = INVERSE_SCALE / temperature
+        inverse_gradient = gradient * (-ops.square(temperature) / INVERSE_SCALE)
+        inverse = inverse - self.temperature_learning_rate * inverse_gradient
+        return INVERSE_SCALE / ops.clip(inverse, INVERSE_SCALE / MAX_TEMPERATURE,
+                                        INVERSE_SCALE / MIN_TEMPERATURE)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -265,6 +296,7 @@ class EWEModel(keras.Model):
                 "temperatures": [float(ops.convert_to_numpy(t)) for t in self.temperatures],
                 "temperature_learning_rate": self.temperature_learning_rate,
                 "distance": self.distance,
+                "temperature_step": self.temperature_step,
             }
         )
         return config

@@ -17,6 +17,11 @@ from kwm.watermarks.trigger import deserialize_trigger, serialize_trigger
 KEY_FORMAT = "kwm.WatermarkKey"
 KEY_FORMAT_VERSION = 1
 _ARRAY_FIELDS = ("embed_inputs", "verify_inputs", "reference_inputs")
+# The verification settings an owner may commit to with the key (`WatermarkKey.protocol`); the
+# names of `kwm.verification.verify_ownership`'s arguments.
+PROTOCOL_FIELDS = (
+    "tests", "decision_test", "significance", "alpha_certainty", "t_test_margin", "temperature",
+)
 
 
 class KeyIntegrityError(ValueError):
@@ -129,6 +134,12 @@ class WatermarkKey:
             Part of the fingerprint.
         provenance: dict. Where the sources came from (dataset provenance,
             source indices), so the inputs can be regenerated.
+        protocol: dict or None. The verification the owner commits to when
+            the model is released, as `verify_ownership` arguments (names in
+            `PROTOCOL_FIELDS`: the tests, the one that decides, the
+            significance, the margins, the temperature the API serves at).
+            Part of the fingerprint, so the decision rule is fixed before
+            any suspect is seen; `kwm verify` uses it unless told otherwise.
 
     Examples:
 
@@ -159,6 +170,7 @@ class WatermarkKey:
     provenance: dict = dataclasses.field(default_factory=dict)
     false_rate: Optional[dict] = None
     trigger_effect: Optional[dict] = None
+    protocol: Optional[dict] = None
 
     def __post_init__(self):
         if not 0 <= self.target_class < self.num_classes:
@@ -209,6 +221,22 @@ class WatermarkKey:
                     f"Received: trigger_effect={self.trigger_effect}"
                 )
 
+        if self.protocol is not None:
+            unknown = sorted(set(self.protocol) - set(PROTOCOL_FIELDS)) if isinstance(
+                self.protocol, dict) else None
+            if unknown is None or unknown:
+                raise ValueError(
+                    f"`protocol` must be a dict of verification settings named in "
+                    f"{PROTOCOL_FIELDS}. Received: protocol={self.protocol!r}"
+                )
+            tests = self.protocol.get("tests")
+            decision = self.protocol.get("decision_test")
+            if decision is not None and tests is not None and decision not in tests:
+                raise ValueError(
+                    "The protocol's decision test must be one of its tests. "
+                    f"Received: decision_test={decision!r}, tests={tests!r}"
+                )
+
     @property
     def in_distribution(self):
         return self.source_dataset == self.dataset
@@ -233,6 +261,8 @@ class WatermarkKey:
             payload["false_rate"] = self.false_rate
         if self.trigger_effect is not None:
             payload["trigger_effect"] = self.trigger_effect
+        if self.protocol is not None:
+            payload["protocol"] = self.protocol
         for name in _ARRAY_FIELDS:
             value = getattr(self, name)
             payload[name] = None if value is None else _encode_array(value)

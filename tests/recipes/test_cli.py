@@ -8,6 +8,7 @@ import pytest
 
 from kwm import datasets, verify
 from kwm.recipes import cifar10, load_recipe, mnist
+from kwm.recipes.pipeline import verification_protocol
 from kwm.watermarks import (
     WatermarkKey,
     class_similarity,
@@ -78,6 +79,9 @@ def test_quick_run_writes_a_complete_report(quick_run):
     key = WatermarkKey.load(quick_run / "seed-0" / "watermark_key.json",
                             expected_fingerprint=results["seeds"][0]["key_fingerprint"])
     assert key.target_class == 1 and key.source_class == 7
+    # The decision rule is committed to with the key.
+    assert key.protocol == verification_protocol(results["config"])
+    assert key.protocol["decision_test"] == results["config"]["verification"]["decision_test"]
     assert not os.path.exists(quick_run / "seed-0" / "victim_savedmodel" / "watermark_key.json")
 
 
@@ -90,6 +94,7 @@ def test_replaying_a_claim_with_kwm_verify(quick_run, capsys, tmp_path):
     printed = capsys.readouterr().out
     assert "VERDICT: OWNERSHIP CLAIMED by kwm's decision rule, the Wilcoxon" in printed
     assert printed.count("OWNERSHIP CLAIMED") == 1 and "key sha256:" in printed
+    assert "settings from the key's protocol: tests=['t_test', 'wilcoxon']" in printed
     assert json.loads(out.read_text())["claimed"] is True
 
 

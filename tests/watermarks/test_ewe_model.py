@@ -12,11 +12,11 @@ from kwm.watermarks import EWEModel
 LAYERS = ["relu1", "relu3"]
 
 
-def _model(weight=0.5, lr=0.1, t_lr=2.0):
+def _model(weight=0.5, lr=0.1, t_lr=2.0, temperature_step="temperature"):
     keras.utils.set_random_seed(0)
     classifier = architectures.ewe_cnn((8, 8, 1), num_classes=3)
     model = EWEModel(classifier, LAYERS, snnl_weight=weight, temperatures=[0.5, 2.0],
-                     temperature_learning_rate=t_lr)
+                     temperature_learning_rate=t_lr, temperature_step=temperature_step)
     model.compile(optimizer=keras.optimizers.SGD(lr), loss="sparse_categorical_crossentropy")
     return model
 
@@ -60,6 +60,30 @@ def test_watermark_batch_follows_equation_2_and_updates_temperatures():
     assert logs["snnl_relu1"] == pytest.approx(snnls[0], rel=1e-4)
 
 
+def test_inverse_temperature_step_is_the_reference_codes():
+    # The reference code learns T_ref with kernel exp(-d * T_ref / 100): T = 100 / T_ref.
+    model = _model(temperature_step="inverse", t_lr=0.5)
+    x, groups, y = _batch()
+    features = keras.Model(model.classifier.input,
+                           [model.classifier.get_layer(n).output for n in LAYERS])
+    inverse = [tf.Variable(100.0 / float(t.numpy())) for t in model.temperatures]
+    with tf.GradientTape() as tape:
+        hidden = features(x, training=True)
+        snnls = [tf.reduce_mean(soft_nearest_neighbour_loss(groups, h, 100.0 / t))
+                 for h, t in zip(hidden, inverse)]
+    expected = [100.0 / (t.numpy() - 0.5 * g.numpy())
+                for t, g in zip(inverse, tape.gradient(snnls, inverse))]
+    model.train_on_batch((x, groups), y)
+    got = [float(t.numpy()) for t in model.temperatures]
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    # The same epsilon on T itself moves it by a different amount.
+    plain = _model(t_lr=0.5)
+    plain.train_on_batch((x, groups), y)
+    assert not np.allclose([float(t.numpy()) for t in plain.temperatures], got, rtol=1e-3)
+    restored = EWEModel.from_config(model.get_config())
+    assert restored.temperature_step == "inverse"
+
+
 def test_task_batch_is_plain_cross_entropy_and_leaves_temperatures():
     model = _model()
     x, _, y = _batch()
@@ -90,6 +114,8 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_errors():
+    with pytest.raises(ValueError, match="temperature_step"):
+        EWEModel(architectures.ewe_cnn((8, 8, 1), num_classes=3), LAYERS, temperature_step="log")
     classifier = architectures.ewe_cnn((8, 8, 1), num_classes=3)
     with pytest.raises(ValueError, match="has no layer 'conv9'"):
         EWEModel(classifier, ["conv9"])

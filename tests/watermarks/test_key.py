@@ -42,6 +42,9 @@ def test_round_trip_is_exact(tmp_path):
     assert (back.target_class, back.source_class, back.seed) == (2, 0, 7)
     assert back.params == {"ratio": 1, "lr": 0.5}
     assert back.provenance["embed_indices"] == list(range(6))
+    protocol = {"tests": ["t_test", "wilcoxon"], "decision_test": "wilcoxon", "temperature": 4.0}
+    _key(protocol=protocol).save(path)
+    assert WatermarkKey.load(path).protocol == protocol
 
 
 def test_string_inputs_round_trip(tmp_path):
@@ -58,6 +61,11 @@ def test_fingerprint_depends_on_every_part():
     assert _key(target_class=1).fingerprint != base
     assert _key(seed=8).fingerprint != base
     assert _key(trigger=PatchTrigger(position=(1, 0))).fingerprint != base
+    # The verification protocol is committed to; a key without one keeps its fingerprint.
+    assert "protocol" not in _key().to_payload()
+    with_protocol = _key(protocol={"decision_test": "wilcoxon"}).fingerprint
+    assert with_protocol != base
+    assert _key(protocol={"decision_test": "t_test"}).fingerprint != with_protocol
     tweaked = _key()
     assert tweaked.fingerprint == base
     original = tweaked.verify_inputs[0, 0, 0, 0]
@@ -128,6 +136,10 @@ def test_invalid_keys():
         _key(reference_inputs=np.zeros((4, 4, 4, 1), "float32"))
     with pytest.raises(ValueError, match="Python objects"):
         _key(embed_inputs=np.array([{"a": 1}], dtype=object)).fingerprint
+    with pytest.raises(ValueError, match=r"verification settings named in .*protocol=\{'decide'"):
+        _key(protocol={"decide": "wilcoxon"})
+    with pytest.raises(ValueError, match="decision test must be one of its tests"):
+        _key(protocol={"tests": ["t_test"], "decision_test": "wilcoxon"})
 
 
 def test_generate_key_holds_out_verification_inputs(toy_data):
