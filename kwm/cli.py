@@ -211,6 +211,8 @@ def _verify(args):
             "suspect": identity,
             "key_fingerprint": report.key_fingerprint,
             "settings": settings,
+            # Where each setting came from: "flag", "key" (its protocol) or "default".
+            "settings_from": sources,
             "claimed": report.claimed,
             "report": report.to_dict(include_answers=True),
         })

@@ -181,8 +181,10 @@ def test_verify_follows_the_keys_protocol_unless_told_otherwise(servers, tmp_pat
     assert "settings from the key's protocol: tests=['t_test', 'paired_t_test', 'wilcoxon'], " \
            "decision_test=paired_t_test, significance=0.01" in printed
     assert "VERDICT: OWNERSHIP CLAIMED by kwm's decision rule, the paired T-test" in printed
-    settings = json.loads(claim.read_text())["settings"]
+    document = json.loads(claim.read_text())
+    settings = document["settings"]
     assert settings["decision_test"] == "paired_t_test" and settings["significance"] == 0.01
+    assert set(document["settings_from"].values()) == {"key"}
     assert cli.main(["replay", str(claim), "--key", str(path)]) == 0
     capsys.readouterr()
     # A flag wins over the key; a decision test outside the tests run is refused.
