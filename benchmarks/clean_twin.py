@@ -1,0 +1,141 @@
+"""What the watermark costs the victim: each victim of a feature-sharing run beside its clean twin.
+
+    python benchmarks/clean_twin.py RUN --output benchmarks/results/clean_twin/imdb.json
+
+The clean twin of a seed is the run's own recipe without the watermark: the same model, seed and
+step 1 (the whole model on the task, `recipes.models.build_model` + `training.train_classifier`,
+as `clean_step` trains the victim), then step 2 with the same layers frozen
+(`freeze_feature_extractor`), the same learning rate and epochs, on the task alone. The victim's
+cost is its task accuracy minus its twin's on the test split (the issue's bar: within 1 point).
+The twin is also the hardest innocent suspect there is: it shares the victim's step 1 to the
+last weight. When the run kept its keys (`seed-N/watermark_key.json`), each twin is verified
+with its seed's key by every test of the recipe (`pipeline.evaluate_suspect`).
+Writes JSON and a Markdown table beside it.
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+from kwm import training
+from kwm.recipes import pipeline
+from kwm.recipes.models import build_model
+from kwm.watermarks import freeze_feature_extractor
+from reextraction import load_run, seed_key
+
+
+def _mean_std(values):
+    values = np.asarray(values, float)
+    return {"mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "values": [float(v) for v in values]}
+
+
+def clean_twin(config, data, seed, verbose=2):
+    """The recipe's feature-sharing model trained without the watermark (step 2 on the task)."""
+    train, sharing = config["training"], config["feature_sharing"]
+    model = build_model(config, data, seed)
+    training.train_classifier(
+        model, data.train.x, data.train.y, epochs=train["epochs"],
+        batch_size=train["batch_size"], learning_rate=train["learning_rate"], seed=seed,
+        verbose=verbose,
+    )
+    frozen = freeze_feature_extractor(model, sharing["freeze_up_to"])
+    training.train_classifier(
+        model, data.train.x, data.train.y, epochs=train["watermark_epochs"],
+        batch_size=train["batch_size"],
+        learning_rate=sharing["learning_rate"] or train["learning_rate"], seed=seed,
+        verbose=verbose,
+    )
+    return model, frozen
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="a finished feature-sharing recipe run (results.json)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: all")
+    parser.add_argument("--output", required=True, help="JSON file (a .md table beside it)")
+    args = parser.parse_args(argv)
+
+    results, config, data = load_run(args.run)
+    if config["experiment"]["method"] != "feature_sharing":
+        parser.error("the clean twin is the feature-sharing recipe without its watermark. "
+                     f"Received: method={config['experiment']['method']!r}")
+    rows = []
+    for seed_result in results["seeds"]:
+        seed = seed_result["seed"]
+        if args.seeds is not None and seed not in args.seeds:
+            continue
+        twin, frozen = clean_twin(config, data, seed)
+        predicted = twin.predict(data.test.x, batch_size=64, verbose=0).argmax(-1)
+        row = {
+            "seed": seed,
+            "frozen": frozen,
+            "victim_accuracy": 100 * seed_result["models"]["victim"]["accuracy"],
+            "twin_accuracy": 100 * float(np.mean(predicted == data.test.y)),
+            "independent_accuracy": 100 * seed_result["models"]["independent"]["accuracy"],
+        }
+        row["cost_points"] = row["victim_accuracy"] - row["twin_accuracy"]
+        key_file = os.path.join(args.run, f"seed-{seed}", seed_result["key_file"])
+        if os.path.exists(key_file):
+            _, key = seed_key(args.run, seed_result)
+            scored = pipeline.evaluate_suspect("clean twin", twin, data, key, config, seed)
+            verdicts = scored["verification"]["verdicts"]
+            row["twin_watermark"] = 100 * scored["watermark_accuracy"]
+            rate = scored["verification"].get("reference_rate")
+            row["twin_false_rate"] = None if rate is None else 100 * rate
+            row["twin_p_values"] = {t: v["p_value"] for t, v in verdicts.items()}
+            row["twin_claimed_by"] = sorted(t for t, v in verdicts.items() if v["claimed"])
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    summary = {name: _mean_std([r[name] for r in rows])
+               for name in ("victim_accuracy", "twin_accuracy", "cost_points",
+                            "independent_accuracy")}
+    verified = [r for r in rows if "twin_claimed_by" in r]
+    document = {
+        "run": args.run,
+        "recipe": config["experiment"]["name"],
+        "data": results.get("data", {}).get("description"),
+        "rows": rows,
+        "summary": summary,
+        "twins_verified": len(verified),
+        "twins_claimed_by_any_test": sum(bool(r["twin_claimed_by"]) for r in verified),
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(document, f, indent=1)
+    pm = lambda e: f"{e['mean']:.1f} ± {e['std']:.1f}"  # noqa: E731
+    lines = [
+        f"# Victims beside their clean twins: `{document['recipe']}`",
+        "",
+        f"Run: `{args.run}`. Data: {document['data']}. The twin: the same model, seed and step 1, "
+        "then step 2 on the task alone with the same layers frozen. Mean ± sample std over seeds.",
+        "",
+        "| seed | victim acc. % | clean twin acc. % | cost, points | independent acc. % | twin: "
+        "watermark / false rate % | twin: p-values | twin claimed by |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        verified_cells = (
+            f"{r['twin_watermark']:.1f} / {r['twin_false_rate']:.1f} | "
+            + ", ".join(f"{t} {p:.2g}" for t, p in r["twin_p_values"].items())
+            + f" | {', '.join(r['twin_claimed_by']) or 'no test'}"
+            if "twin_claimed_by" in r else "not verified (no key) | | "
+        )
+        lines.append(f"| {r['seed']} | {r['victim_accuracy']:.1f} | {r['twin_accuracy']:.1f} | "
+                     f"{r['cost_points']:+.1f} | {r['independent_accuracy']:.1f} | {verified_cells} |")
+    lines.append(
+        f"| mean | {pm(summary['victim_accuracy'])} | {pm(summary['twin_accuracy'])} | "
+        f"{pm(summary['cost_points'])} | {pm(summary['independent_accuracy'])} | | | "
+        f"{document['twins_claimed_by_any_test']} of {len(verified)} |"
+    )
+    with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
