@@ -30,7 +30,7 @@ def _one_line(error):
 
 def _add_verify_arguments(parser):
     from kwm.prediction_api import ANSWER_KINDS
-    from kwm.verification import DEFAULT_TESTS, TESTS
+    from kwm.verification import DEFAULT_PROTOCOL, DEFAULT_TESTS, TESTS
 
     parser.add_argument("--key", required=True, help="watermark key JSON file")
     parser.add_argument(
@@ -61,17 +61,17 @@ def _add_verify_arguments(parser):
     parser.add_argument(
         "--decision-test", choices=TESTS,
         help="the one test whose rejection claims ownership; the others are reported as "
-        f"evidence (default: the key's protocol, else {DEFAULT_SETTINGS['decision_test']})",
+        f"evidence (default: the key's protocol, else {DEFAULT_PROTOCOL['decision_test']})",
     )
     parser.add_argument(
         "--significance", type=float,
         help=f"rejection level (default: the key's protocol, else "
-        f"{DEFAULT_SETTINGS['significance']})",
+        f"{DEFAULT_PROTOCOL['significance']})",
     )
     parser.add_argument(
         "--alpha-certainty", type=float,
         help=f"the Wilcoxon test's margin (default: the key's protocol, else "
-        f"{DEFAULT_SETTINGS['alpha_certainty']})",
+        f"{DEFAULT_PROTOCOL['alpha_certainty']})",
     )
     parser.add_argument(
         "--t-test-margin", type=float,
@@ -101,37 +101,22 @@ def _add_verify_arguments(parser):
     )
 
 
-# `kwm verify`'s settings for a key without a protocol (`WatermarkKey.protocol`).
-DEFAULT_SETTINGS = {
-    "tests": ["t_test", "wilcoxon"],
-    "decision_test": "wilcoxon",
-    "significance": 0.05,
-    "alpha_certainty": 0.3,
-    "t_test_margin": 0.1,
-    "temperature": 1.0,
-}
-
-
-_SOURCE_NAMES = {"flag": "given", "key": "the key's protocol", "default": "kwm's default"}
+_SOURCE_NAMES = {"given": "given", "key": "the key's protocol", "default": "kwm's default"}
 
 
 def verify_settings(args, key):
-    """The settings of a verification: each flag given, else the key's protocol, else the default.
+    """The settings of a verification: each flag given, else the key's protocol, else kwm's
+    default (`kwm.verification.resolve_protocol`).
 
     Returns:
         `(settings, sources)`: the `verify_ownership` arguments and, per
-        setting, where it came from (`"flag"`, `"key"` or `"default"`).
+        setting, where it came from (`"given"`, `"key"` or `"default"`).
     """
-    protocol = key.protocol or {}
-    settings, sources = {}, {}
-    for name, default in DEFAULT_SETTINGS.items():
-        given = getattr(args, name)
-        if given is not None:
-            settings[name], sources[name] = given, "flag"
-        elif name in protocol:
-            settings[name], sources[name] = protocol[name], "key"
-        else:
-            settings[name], sources[name] = default, "default"
+    from kwm.verification import DEFAULT_PROTOCOL, resolve_protocol
+
+    settings, sources = resolve_protocol(
+        key, **{name: getattr(args, name) for name in DEFAULT_PROTOCOL}
+    )
     settings["tests"] = list(settings["tests"])
     if settings["decision_test"] not in settings["tests"]:
         raise ValueError(
@@ -211,7 +196,7 @@ def _verify(args):
             "suspect": identity,
             "key_fingerprint": report.key_fingerprint,
             "settings": settings,
-            # Where each setting came from: "flag", "key" (its protocol) or "default".
+            # Where each setting came from: "given" (a flag), "key" (its protocol) or "default".
             "settings_from": sources,
             "claimed": report.claimed,
             "report": report.to_dict(include_answers=True),

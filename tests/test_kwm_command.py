@@ -166,9 +166,6 @@ def test_the_console_script_serves_and_verifies(tmp_path, key_file):
 def test_verify_follows_the_keys_protocol_unless_told_otherwise(servers, tmp_path, capsys):
     import dataclasses
 
-    from kwm.verification import DEFAULT_TESTS
-
-    assert cli.DEFAULT_SETTINGS["tests"] == list(DEFAULT_TESTS)
     protocol = {"tests": ["t_test", "paired_t_test", "wilcoxon"], "decision_test": "paired_t_test",
                 "significance": 0.01, "alpha_certainty": 0.3, "t_test_margin": 0.1,
                 "temperature": 1.0}
@@ -196,6 +193,10 @@ def test_verify_follows_the_keys_protocol_unless_told_otherwise(servers, tmp_pat
                      "--tests", "t_test", "wilcoxon"]) == 2
     err = capsys.readouterr().err
     assert "paired_t_test (the key's protocol) with tests t_test wilcoxon (given)" in err
+    # The library follows the key's protocol too.
+    from kwm import verify_ownership
+
+    assert verify_ownership(stolen, WatermarkKey.load(path)).decision_test == "paired_t_test"
     assert cli.main(["key", "show", str(path)]) == 0
     assert "verification protocol     tests=t_test paired_t_test wilcoxon, " \
            "decision_test=paired_t_test" in capsys.readouterr().out

@@ -11,10 +11,12 @@ from kwm.verification.false_rate import (
 )
 from kwm.verification.ownership import (
     DECISION_RULE,
+    DEFAULT_PROTOCOL,
     DEFAULT_TESTS,
     TESTS,
     OwnershipReport,
     Verdict,
+    resolve_protocol,
     verify_answers,
     verify_ownership,
 )

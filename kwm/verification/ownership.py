@@ -12,6 +12,64 @@ from kwm.verification.detection_rate import detection_rate, query_cost
 # The tests kwm runs; `DEFAULT_TESTS` are the papers' two.
 TESTS = ("t_test", "paired_t_test", "wilcoxon")
 DEFAULT_TESTS = ("t_test", "wilcoxon")
+# The verification settings of a key without a protocol (`WatermarkKey.protocol`): the papers'
+# two tests, the Wilcoxon test deciding at 0.05 with alpha-certainty 0.3, EWE's 10% T-test margin,
+# an API serving its model's own probabilities.
+DEFAULT_PROTOCOL = {
+    "tests": DEFAULT_TESTS,
+    "decision_test": "wilcoxon",
+    "significance": 0.05,
+    "alpha_certainty": 0.3,
+    "t_test_margin": 0.1,
+    "temperature": 1.0,
+}
+
+
+def resolve_protocol(key, **given):
+    """Each verification setting as given, else from the key's protocol, else kwm's default.
+
+    An owner commits to a protocol with the key (`WatermarkKey.protocol`,
+    part of its fingerprint), so that the test that decides is fixed before
+    any suspect is seen; `verify_ownership` and `kwm verify` follow it unless
+    a setting is given.
+
+    Args:
+        key: WatermarkKey.
+        **given: settings named in `DEFAULT_PROTOCOL`; None: not given.
+
+    Returns:
+        `(settings, sources)`: every setting of `DEFAULT_PROTOCOL` (`tests`
+        as a tuple), and where each came from: `"given"`, `"key"` or
+        `"default"`.
+
+    Examples:
+
+    >>> import numpy as np, kwm
+    >>> key = kwm.watermarks.WatermarkKey("baseline", "toy", 2, target_class=1,
+    ...     source_class=0, source_dataset="toy", trigger=None, seed=0,
+    ...     embed_inputs=np.zeros((4, 3)), verify_inputs=np.ones((40, 3)),
+    ...     reference_inputs=np.zeros((40, 3)),
+    ...     protocol={"tests": ["t_test", "paired_t_test"], "decision_test": "paired_t_test"})
+    >>> settings, sources = resolve_protocol(key, significance=0.01)
+    >>> settings["decision_test"], sources["decision_test"], sources["significance"]
+    ('paired_t_test', 'key', 'given')
+    """
+    unknown = sorted(set(given) - set(DEFAULT_PROTOCOL))
+    if unknown:
+        raise ValueError(
+            f"Verification settings are {tuple(DEFAULT_PROTOCOL)}. Received: {unknown}"
+        )
+    protocol = key.protocol or {}
+    settings, sources = {}, {}
+    for name, default in DEFAULT_PROTOCOL.items():
+        if given.get(name) is not None:
+            settings[name], sources[name] = given[name], "given"
+        elif name in protocol:
+            settings[name], sources[name] = protocol[name], "key"
+        else:
+            settings[name], sources[name] = default, "default"
+    settings["tests"] = tuple(settings["tests"])
+    return settings, sources
 T_TESTS = ("t_test", "paired_t_test")  # the margin-calibrated tests on top-1 answers
 MIN_WDR_SUBSET = 10
 
@@ -192,17 +250,17 @@ class OwnershipReport:
 def verify_ownership(
     suspect,
     key,
-    tests=DEFAULT_TESTS,
-    decision_test="wilcoxon",
-    significance=0.05,
-    alpha_certainty=0.3,
-    t_test_margin=0.1,
+    tests=None,
+    decision_test=None,
+    significance=None,
+    alpha_certainty=None,
+    t_test_margin=None,
     wdr_draws=200,
     wdr_fraction=0.1,
     seed=0,
     name=None,
     false_rate=None,
-    temperature=1.0,
+    temperature=None,
     budget=None,
 ):
     """Tests whether a suspect model carries the key's watermark.
@@ -216,13 +274,17 @@ def verify_ownership(
     wrong number of classes or are not finite probabilities raises
     `InvalidPredictionError` before any verdict is formed.
 
+    The tests, decision test, significance, margins and temperature not
+    given come from the key's protocol (`WatermarkKey.protocol`, what the
+    owner committed to), else from `DEFAULT_PROTOCOL` (`resolve_protocol`).
+
     Args:
         suspect: anything `PredictionAPI` accepts.
         key: WatermarkKey.
         tests: sequence of str. Tests to run, from `TESTS`: `"t_test"` (EWE's
             two-sample T-test), `"paired_t_test"` (the same hypotheses on each
             verification input paired with its trigger-free reference) and
-            `"wilcoxon"`; the papers' two by default.
+            `"wilcoxon"`; by default the papers' two.
         decision_test: str. The test that decides `OwnershipReport.claimed`.
         significance: float. Rejection level (0.05 in both papers).
         alpha_certainty: float. Margin of the Wilcoxon test (0.3 in the
@@ -276,12 +338,16 @@ def verify_ownership(
     >>> verify_ownership(stolen, key).claimed
     True
     """
-    _check_settings(key, tests, decision_test, false_rate, temperature, t_test_margin)
+    settings, _ = resolve_protocol(
+        key, tests=tests, decision_test=decision_test, significance=significance,
+        alpha_certainty=alpha_certainty, t_test_margin=t_test_margin, temperature=temperature,
+    )
+    _check_settings(key, settings["tests"], settings["decision_test"], false_rate,
+                    settings["temperature"], settings["t_test_margin"])
     answers = query_suspect(suspect, key, budget=budget, name=name)
     return verify_answers(
-        answers, key, tests=tests, decision_test=decision_test, significance=significance,
-        alpha_certainty=alpha_certainty, t_test_margin=t_test_margin, wdr_draws=wdr_draws,
-        wdr_fraction=wdr_fraction, seed=seed, false_rate=false_rate, temperature=temperature,
+        answers, key, **settings, wdr_draws=wdr_draws, wdr_fraction=wdr_fraction, seed=seed,
+        false_rate=false_rate,
     )
 
 
@@ -324,16 +390,16 @@ def _check_settings(key, tests, decision_test, false_rate, temperature, t_test_m
 def verify_answers(
     answers,
     key,
-    tests=DEFAULT_TESTS,
-    decision_test="wilcoxon",
-    significance=0.05,
-    alpha_certainty=0.3,
-    t_test_margin=0.1,
+    tests=None,
+    decision_test=None,
+    significance=None,
+    alpha_certainty=None,
+    t_test_margin=None,
     wdr_draws=200,
     wdr_fraction=0.1,
     seed=0,
     false_rate=None,
-    temperature=1.0,
+    temperature=None,
 ):
     """Runs the ownership tests on answers a suspect gave (`verify_ownership` without querying).
 
@@ -344,7 +410,8 @@ def verify_answers(
         answers: `SuspectAnswers` (from `query_suspect`, or a claim file).
         key: WatermarkKey. The key the answers were given to (checked by
             fingerprint).
-        Others: as in `verify_ownership`.
+        Others: as in `verify_ownership` (settings not given: the key's
+            protocol, else `DEFAULT_PROTOCOL`).
 
     Returns:
         An `OwnershipReport`.
@@ -362,6 +429,13 @@ def verify_answers(
     >>> report.decision_test, report.claimed, sorted(report.not_applicable)
     ('t_test', True, ['wilcoxon'])
     """
+    settings, _ = resolve_protocol(
+        key, tests=tests, decision_test=decision_test, significance=significance,
+        alpha_certainty=alpha_certainty, t_test_margin=t_test_margin, temperature=temperature,
+    )
+    tests, decision_test = settings["tests"], settings["decision_test"]
+    significance, alpha_certainty = settings["significance"], settings["alpha_certainty"]
+    t_test_margin, temperature = settings["t_test_margin"], settings["temperature"]
     _check_settings(key, tests, decision_test, false_rate, temperature, t_test_margin)
     if answers.key_fingerprint != key.fingerprint:
         raise ValueError(
