@@ -8,7 +8,8 @@ only in `ewe.snnl_weight`: the probe and its control. The script checks, seed by
 runs' keys hold the same watermarks (embedding, verification and trigger-free inputs, trigger), so
 the comparison is on the same keys; then it reports, per pair, the victims' task accuracy, and the
 stolen copies' watermark accuracy minus their own false rate (the untriggered source inputs they
-send to the target) with the SNNL and without it, and the difference seed by seed (mean ± sample
+send to the target; for an out-of-distribution key, the rate calibrated on the owner's reference
+models) with the SNNL and without it, and the difference seed by seed (mean ± sample
 std). The issue's bar: the SNNL measurably carries transfer when that difference is at least 15
 points, with the victims within 1.5 points of their controls.
 Writes JSON and Markdown (same name, `.md`).
@@ -50,15 +51,19 @@ def _same_watermarks(run_a, run_b, seed):
 
 def _seed_figures(seed_result):
     out = {}
+    # An out-of-distribution key has no untriggered inputs: its false rate is the one calibrated
+    # on the owner's reference models, committed in the key.
+    calibrated = (seed_result.get("false_rate") or {}).get("value")
     for name in ("victim", "stolen", "independent"):
         model = seed_result["models"][name]
         rate = model["verification"].get("reference_rate")
+        rate = calibrated if rate is None else rate
         wm = 100 * model["watermark_accuracy"]
         out[name] = {
             "accuracy": 100 * model["accuracy"],
             "watermark": wm,
-            "false_rate": None if rate is None else 100 * rate,
-            "above_false_rate": wm - (0.0 if rate is None else 100 * rate),
+            "false_rate": 100 * rate,
+            "above_false_rate": wm - 100 * rate,
             "claimed": bool(model["verification"]["claimed"]),
             "claimed_by": sorted(
                 test for test, v in model["verification"]["verdicts"].items() if v.get("claimed")
@@ -156,7 +161,9 @@ def render(pairs):
         "Each probe is a recipe run; its control is the same recipe with `snnl_weight = 0`, on the "
         "same keys (the same watermarks, checked seed by seed). \"above false\": the stolen "
         "copies' watermark accuracy minus the share of untriggered source inputs they send to "
-        "the target, in points; gain: that figure with the SNNL minus without it, seed by seed. "
+        "the target (an out-of-distribution key: minus the false rate calibrated on the owner's "
+        "reference models), in points; gain: that figure with the SNNL minus without it, seed by "
+        "seed. "
         f"The bar: a gain of at least {BAR_POINTS:g} points with the victims within "
         f"{VICTIM_POINTS:g} points of their controls. Mean ± sample std over seeds.",
         "",
@@ -180,17 +187,21 @@ def render(pairs):
         lines.append(f"- **{pair['name']}** (`{pair['recipe']}`: {_settings(pair['ewe'])}):")
         for row in pair["seeds"]:
             a, b = row["snnl"]["stolen"], row["control"]["stolen"]
+            where = (f"trigger {row['trigger_position']}" if row["trigger_position"] is not None
+                     else "no trigger, false rate calibrated on the reference models")
             lines.append(
-                f"  seed {row['seed']}, trigger {row['trigger_position']}: SNNL "
-                f"{a['watermark']:.1f} / {a['false_rate']:.1f}, w = 0 {b['watermark']:.1f} / "
-                f"{b['false_rate']:.1f}; gain {a['above_false_rate'] - b['above_false_rate']:+.1f}"
-                if a["false_rate"] is not None else
-                f"  seed {row['seed']}: SNNL {a['watermark']:.1f}, w = 0 {b['watermark']:.1f}"
+                f"  seed {row['seed']} ({where}): SNNL {a['watermark']:.1f} / "
+                f"{a['false_rate']:.1f}, w = 0 {b['watermark']:.1f} / {b['false_rate']:.1f}; "
+                f"gain {a['above_false_rate'] - b['above_false_rate']:+.1f}"
             )
         independents = pair["summary"]["independent_claimed_by_any_test"]
+        watermark = ", ".join(
+            f"{row[side]['independent']['watermark']:.1f}"
+            for side in ("snnl", "control") for row in pair["seeds"]
+        )
         lines.append(
-            f"  independent models claimed by any test: {independents['snnl']} (SNNL), "
-            f"{independents['control']} (w = 0)"
+            f"  independent models: watermark accuracy {watermark}% (SNNL runs, then w = 0); "
+            f"claimed by any test: {independents['snnl']} and {independents['control']}"
         )
     return "\n".join(lines) + "\n"
 
