@@ -6,7 +6,7 @@ The clean twin of a seed is the run's own recipe without the watermark: the same
 step 1 (the whole model on the task, `recipes.models.build_model` + `training.train_classifier`,
 as `clean_step` trains the victim), then step 2 with the same layers frozen
 (`freeze_feature_extractor`), the same learning rate and epochs, on the task alone. The victim's
-cost is its task accuracy minus its twin's on the test split (the issue's bar: within 1 point).
+cost is its task accuracy minus its twin's on the test split (kwm's bar: within 1 point).
 The twin is also the hardest innocent suspect there is: it shares the victim's step 1 to the
 last weight. When the run kept its keys (`seed-N/watermark_key.json`), each twin is verified
 with its seed's key by every test of the recipe (`pipeline.evaluate_suspect`).

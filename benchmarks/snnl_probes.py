@@ -10,7 +10,7 @@ the comparison is on the same keys; then it reports, per pair, the victims' task
 stolen copies' watermark accuracy minus their own false rate (the untriggered source inputs they
 send to the target; for an out-of-distribution key, the rate calibrated on the owner's reference
 models) with the SNNL and without it, and the difference seed by seed (mean ± sample
-std). The issue's bar: the SNNL measurably carries transfer when that difference is at least 15
+std). The bar: the SNNL measurably carries transfer when that difference is at least 15
 points, with the victims within 1.5 points of their controls.
 Writes JSON and Markdown (same name, `.md`).
 """
