@@ -5,8 +5,8 @@
 The clean twin of a seed is the run's own recipe without the watermark: the same model, seed and
 step 1 (the whole model on the task, `recipes.models.build_model` + `training.train_classifier`,
 as `clean_step` trains the victim), then step 2 with the same layers frozen
-(`freeze_feature_extractor`), the same learning rate and epochs, on the task alone. The victim's
-cost is its task accuracy minus its twin's on the test split (kwm's bar: within 1 point).
+(`freeze_feature_extractor`), the same learning rate and epochs, on the task alone. The watermark's
+cost is the twin's task accuracy minus the victim's on the test split (kwm's bar: within 1 point).
 The twin is also the hardest innocent suspect there is: it shares the victim's step 1 to the
 last weight. When the run kept its keys (`seed-N/watermark_key.json`), each twin is verified
 with its seed's key by every test of the recipe (`pipeline.evaluate_suspect`).
@@ -52,6 +52,39 @@ def clean_twin(config, data, seed, verbose=2):
     return model, frozen
 
 
+def render(document):
+    """The Markdown table of a `main` document."""
+    rows, summary = document["rows"], document["summary"]
+    verified = [r for r in rows if "twin_claimed_by" in r]
+    pm = lambda e: f"{e['mean']:.1f} ± {e['std']:.1f}"  # noqa: E731
+    lines = [
+        f"# Victims beside their clean twins: `{document['recipe']}`",
+        "",
+        f"Run: `{document['run']}`. Data: {document['data']}. The twin: the same model, seed and "
+        "step 1, then step 2 on the task alone with the same layers frozen. Cost: the twin's task "
+        "accuracy minus the victim's. Mean ± sample std over seeds.",
+        "",
+        "| seed | victim acc. % | clean twin acc. % | cost, points | independent acc. % | twin: "
+        "watermark / false rate % | twin: p-values | twin claimed by |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        verified_cells = (
+            f"{r['twin_watermark']:.1f} / {r['twin_false_rate']:.1f} | "
+            + ", ".join(f"{t} {p:.2g}" for t, p in r["twin_p_values"].items())
+            + f" | {', '.join(r['twin_claimed_by']) or 'no test'}"
+            if "twin_claimed_by" in r else "not verified (no key) | | "
+        )
+        lines.append(f"| {r['seed']} | {r['victim_accuracy']:.1f} | {r['twin_accuracy']:.1f} | "
+                     f"{r['cost_points']:+.1f} | {r['independent_accuracy']:.1f} | {verified_cells} |")
+    lines.append(
+        f"| mean | {pm(summary['victim_accuracy'])} | {pm(summary['twin_accuracy'])} | "
+        f"{pm(summary['cost_points'])} | {pm(summary['independent_accuracy'])} | | | "
+        f"{document['twins_claimed_by_any_test']} of {len(verified)} |"
+    )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a finished feature-sharing recipe run (results.json)")
@@ -77,7 +110,7 @@ def main(argv=None):
             "twin_accuracy": 100 * float(np.mean(predicted == data.test.y)),
             "independent_accuracy": 100 * seed_result["models"]["independent"]["accuracy"],
         }
-        row["cost_points"] = row["victim_accuracy"] - row["twin_accuracy"]
+        row["cost_points"] = row["twin_accuracy"] - row["victim_accuracy"]
         key_file = os.path.join(args.run, f"seed-{seed}", seed_result["key_file"])
         if os.path.exists(key_file):
             _, key = seed_key(args.run, seed_result)
@@ -107,34 +140,10 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(document, f, indent=1)
-    pm = lambda e: f"{e['mean']:.1f} ± {e['std']:.1f}"  # noqa: E731
-    lines = [
-        f"# Victims beside their clean twins: `{document['recipe']}`",
-        "",
-        f"Run: `{args.run}`. Data: {document['data']}. The twin: the same model, seed and step 1, "
-        "then step 2 on the task alone with the same layers frozen. Mean ± sample std over seeds.",
-        "",
-        "| seed | victim acc. % | clean twin acc. % | cost, points | independent acc. % | twin: "
-        "watermark / false rate % | twin: p-values | twin claimed by |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        verified_cells = (
-            f"{r['twin_watermark']:.1f} / {r['twin_false_rate']:.1f} | "
-            + ", ".join(f"{t} {p:.2g}" for t, p in r["twin_p_values"].items())
-            + f" | {', '.join(r['twin_claimed_by']) or 'no test'}"
-            if "twin_claimed_by" in r else "not verified (no key) | | "
-        )
-        lines.append(f"| {r['seed']} | {r['victim_accuracy']:.1f} | {r['twin_accuracy']:.1f} | "
-                     f"{r['cost_points']:+.1f} | {r['independent_accuracy']:.1f} | {verified_cells} |")
-    lines.append(
-        f"| mean | {pm(summary['victim_accuracy'])} | {pm(summary['twin_accuracy'])} | "
-        f"{pm(summary['cost_points'])} | {pm(summary['independent_accuracy'])} | | | "
-        f"{document['twins_claimed_by_any_test']} of {len(verified)} |"
-    )
+    markdown = render(document)
     with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        f.write(markdown)
+    print(markdown)
 
 
 if __name__ == "__main__":
