@@ -142,6 +142,13 @@ def test_invalid_keys():
         _key(protocol={"tests": ["t_test"], "decision_test": "wilcoxon"})
 
 
+def test_protocol_fields_are_the_verification_settings():
+    from kwm.verification import DEFAULT_PROTOCOL
+    from kwm.watermarks.key import PROTOCOL_FIELDS
+
+    assert tuple(DEFAULT_PROTOCOL) == PROTOCOL_FIELDS
+
+
 def test_generate_key_holds_out_verification_inputs(toy_data):
     trigger = PatchTrigger(size=(2, 2), position="top_left")
     key = generate_key(toy_data, "baseline", source_class=0, target_class=2,
