@@ -184,7 +184,8 @@ def _verify(args):
     from_key = [name for name, source in sources.items() if source == "key"]
     if from_key:
         print("settings from the key's protocol: " + ", ".join(
-            f"{name}={settings[name]}" for name in from_key))
+            f"{name}={' '.join(value) if isinstance(value, list) else value}"
+            for name, value in ((n, settings[n]) for n in from_key)))
     print(report.summary())
     if args.budget is not None:
         print(f"queries used: {report.num_queries} of a budget of {args.budget}")

@@ -175,7 +175,7 @@ def test_verify_follows_the_keys_protocol_unless_told_otherwise(servers, tmp_pat
     assert cli.main(["verify", "--key", str(path), "--suspect", servers["stolen"],
                      "--output", str(claim)]) == 0
     printed = capsys.readouterr().out
-    assert "settings from the key's protocol: tests=['t_test', 'paired_t_test', 'wilcoxon'], " \
+    assert "settings from the key's protocol: tests=t_test paired_t_test wilcoxon, " \
            "decision_test=paired_t_test, significance=0.01" in printed
     assert "VERDICT: OWNERSHIP CLAIMED by kwm's decision rule, the paired T-test" in printed
     document = json.loads(claim.read_text())

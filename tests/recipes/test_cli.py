@@ -94,7 +94,7 @@ def test_replaying_a_claim_with_kwm_verify(quick_run, capsys, tmp_path):
     printed = capsys.readouterr().out
     assert "VERDICT: OWNERSHIP CLAIMED by kwm's decision rule, the Wilcoxon" in printed
     assert printed.count("OWNERSHIP CLAIMED") == 1 and "key sha256:" in printed
-    assert "settings from the key's protocol: tests=['t_test', 'wilcoxon']" in printed
+    assert "settings from the key's protocol: tests=t_test wilcoxon, decision_test=wilcoxon" in printed
     assert json.loads(out.read_text())["claimed"] is True
 
 
