@@ -12,6 +12,8 @@ from kwm.verification.detection_rate import detection_rate, query_cost
 # The tests kwm runs; `DEFAULT_TESTS` are the papers' two.
 TESTS = ("t_test", "paired_t_test", "wilcoxon")
 DEFAULT_TESTS = ("t_test", "wilcoxon")
+T_TESTS = ("t_test", "paired_t_test")  # the margin-calibrated tests on top-1 answers
+MIN_WDR_SUBSET = 10
 # The verification settings of a key without a protocol (`WatermarkKey.protocol`): the papers'
 # two tests, the Wilcoxon test deciding at 0.05 with alpha-certainty 0.3, EWE's 10% T-test margin,
 # an API serving its model's own probabilities.
@@ -70,8 +72,6 @@ def resolve_protocol(key, **given):
             settings[name], sources[name] = default, "default"
     settings["tests"] = tuple(settings["tests"])
     return settings, sources
-T_TESTS = ("t_test", "paired_t_test")  # the margin-calibrated tests on top-1 answers
-MIN_WDR_SUBSET = 10
 
 DECISION_RULE = """\
 kwm claims ownership of a suspect if and only if its decision test (one
