@@ -23,6 +23,7 @@ from kwm import training
 from kwm.recipes import pipeline
 from kwm.recipes.models import build_model
 from kwm.watermarks import freeze_feature_extractor
+from outputs import write_outputs
 from reextraction import load_run, seed_key
 
 
@@ -137,13 +138,7 @@ def main(argv=None):
         "twins_verified": len(verified),
         "twins_claimed_by_any_test": sum(bool(r["twin_claimed_by"]) for r in verified),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(document, f, indent=1)
-    markdown = render(document)
-    with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
-        f.write(markdown)
-    print(markdown)
+    write_outputs(args.output, document, render(document))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 from kwm.watermarks import WatermarkKey
+from outputs import write_outputs
 
 BAR_POINTS = 15.0
 VICTIM_POINTS = 1.5
@@ -213,14 +214,8 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="JSON file (the Markdown goes beside it)")
     args = parser.parse_args(argv)
     pairs = [compare(*pair) for pair in args.pair]
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump({"pairs": pairs, "bar_points": BAR_POINTS, "victim_points": VICTIM_POINTS},
-                  f, indent=1)
-    markdown = render(pairs)
-    with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
-        f.write(markdown)
-    print(markdown)
+    document = {"pairs": pairs, "bar_points": BAR_POINTS, "victim_points": VICTIM_POINTS}
+    write_outputs(args.output, document, render(pairs))
 
 
 if __name__ == "__main__":
