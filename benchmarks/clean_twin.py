@@ -22,16 +22,10 @@ import numpy as np
 from kwm import training
 from kwm.recipes import pipeline
 from kwm.recipes.models import build_model
+from kwm.recipes.summary import stats
 from kwm.watermarks import freeze_feature_extractor
 from outputs import write_outputs
 from reextraction import load_run, seed_key
-
-
-def _mean_std(values):
-    values = np.asarray(values, float)
-    return {"mean": float(values.mean()),
-            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "values": [float(v) for v in values]}
 
 
 def clean_twin(config, data, seed, verbose=2):
@@ -125,7 +119,7 @@ def main(argv=None):
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    summary = {name: _mean_std([r[name] for r in rows])
+    summary = {name: stats([r[name] for r in rows])
                for name in ("victim_accuracy", "twin_accuracy", "cost_points",
                             "independent_accuracy")}
     verified = [r for r in rows if "twin_claimed_by" in r]

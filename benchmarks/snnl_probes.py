@@ -21,20 +21,12 @@ import os
 
 import numpy as np
 
+from kwm.recipes.summary import stats
 from kwm.watermarks import WatermarkKey
 from outputs import write_outputs
 
 BAR_POINTS = 15.0
 VICTIM_POINTS = 1.5
-
-
-def _mean_std(values):
-    values = np.asarray(values, float)
-    return {
-        "mean": float(values.mean()),
-        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-        "values": [float(v) for v in values],
-    }
 
 
 def _same_watermarks(run_a, run_b, seed):
@@ -111,18 +103,18 @@ def compare(name, snnl_run, control_run):
                              series("control", "victim", "accuracy"))
     ewe = runs["snnl"]["config"]["ewe"]
     summary = {
-        "victim_accuracy": {s: _mean_std(series(s, "victim", "accuracy")) for s in ("snnl", "control")},
-        "stolen_watermark": {s: _mean_std(series(s, "stolen", "watermark")) for s in ("snnl", "control")},
+        "victim_accuracy": {s: stats(series(s, "victim", "accuracy")) for s in ("snnl", "control")},
+        "stolen_watermark": {s: stats(series(s, "stolen", "watermark")) for s in ("snnl", "control")},
         "stolen_above_false_rate": {
-            s: _mean_std(series(s, "stolen", "above_false_rate")) for s in ("snnl", "control")
+            s: stats(series(s, "stolen", "above_false_rate")) for s in ("snnl", "control")
         },
         "stolen_claimed": {s: int(sum(series(s, "stolen", "claimed"))) for s in ("snnl", "control")},
         "independent_claimed_by_any_test": {
             s: int(sum(bool(x) for x in series(s, "independent", "claimed_by")))
             for s in ("snnl", "control")
         },
-        "gain_points": _mean_std(gain),
-        "victim_gap_points": _mean_std(victim_gap),
+        "gain_points": stats(gain),
+        "victim_gap_points": stats(victim_gap),
     }
     summary["meets_bar"] = bool(
         summary["gain_points"]["mean"] >= BAR_POINTS

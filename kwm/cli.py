@@ -104,6 +104,11 @@ def _add_verify_arguments(parser):
 _SOURCE_NAMES = {"given": "given", "key": "the key's protocol", "default": "kwm's default"}
 
 
+def _setting_text(name, value):
+    """`name=value` as a flag reads it (a list of tests space-separated)."""
+    return f"{name}={' '.join(value) if isinstance(value, (list, tuple)) else value}"
+
+
 def verify_settings(args, key):
     """The settings of a verification: each flag given, else the key's protocol, else kwm's
     default (`kwm.verification.resolve_protocol`).
@@ -183,9 +188,8 @@ def _verify(args):
     print(f"key sha256:{report.key_fingerprint}")
     from_key = [name for name, source in sources.items() if source == "key"]
     if from_key:
-        print("settings from the key's protocol: " + ", ".join(
-            f"{name}={' '.join(value) if isinstance(value, list) else value}"
-            for name, value in ((n, settings[n]) for n in from_key)))
+        print("settings from the key's protocol: "
+              + ", ".join(_setting_text(name, settings[name]) for name in from_key))
     print(report.summary())
     if args.budget is not None:
         print(f"queries used: {report.num_queries} of a budget of {args.budget}")
@@ -272,9 +276,8 @@ def _key_show(args):
                       f"{len(key.false_rate.get('rates') or [])} reference models"))
     if key.protocol:
         facts.append(("verification protocol", ", ".join(
-            f"{name}={' '.join(value) if isinstance(value, list) else value}"
-            for name, value in ((n, key.protocol[n]) for n in PROTOCOL_FIELDS
-                                if n in key.protocol))))
+            _setting_text(name, key.protocol[name]) for name in PROTOCOL_FIELDS
+            if name in key.protocol)))
     else:
         facts.append(("verification protocol", "none recorded (kwm verify's defaults apply)"))
     width = max(len(name) for name, _ in facts)

@@ -151,11 +151,10 @@ def evaluate_suspect(name, model, data, key, config, seed, victim_classes=None):
         `victim_classes`, `fidelity`.
     """
     verification = config["verification"]
-    protocol = verification_protocol(config)
     report = verify_ownership(
         model,
         key,
-        **{**protocol, "tests": tuple(protocol["tests"])},
+        **verification_protocol(config),
         wdr_draws=verification["wdr_draws"],
         wdr_fraction=verification["wdr_fraction"],
         seed=seed,
