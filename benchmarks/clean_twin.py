@@ -10,6 +10,13 @@ cost is the twin's task accuracy minus the victim's on the test split (kwm's bar
 The twin is also the hardest innocent suspect there is: it shares the victim's step 1 to the
 last weight. When the run kept its keys (`seed-N/watermark_key.json`), each twin is verified
 with its seed's key by every test of the recipe (`pipeline.evaluate_suspect`).
+
+For a natural-word key the cost splits in two: the watermark's slice (the test texts of the key's
+source class that hold its word where the key looks for it, which the victim is trained to answer
+with the target) and every other test text. Each part is given in points of the test split, so the
+two add up to the served victim's cost; the slice's part is the price the design asks, the rest is
+what step 2's watermark batches cost the task elsewhere. `--whole-test` also splits it on the
+source's whole test split, whose slice is ten times larger than a 500-text sample's.
 Writes JSON and a Markdown table beside it.
 """
 
@@ -19,13 +26,13 @@ import os
 
 import numpy as np
 
-from kwm import training
+from kwm import datasets, training
 from kwm.recipes import pipeline
 from kwm.recipes.models import build_model
 from kwm.recipes.summary import stats
 from kwm.watermarks import freeze_feature_extractor
 from outputs import write_outputs
-from reextraction import load_run, seed_key
+from reextraction import load_run, seed_key, victim_api
 
 
 def clean_twin(config, data, seed, verbose=2):
@@ -45,6 +52,44 @@ def clean_twin(config, data, seed, verbose=2):
         verbose=verbose,
     )
     return model, frozen
+
+
+def watermark_slice(key, split):
+    """The texts of a test split that a natural-word key claims: its source class, holding the
+    word where the key looks for it (a boolean mask), or None for a key without such a trigger."""
+    select = getattr(key.trigger, "select", None)
+    if select is None:
+        return None
+    return (np.asarray(split.y) == key.source_class) & select(split.x)
+
+
+def cost_split(victim_predicted, twin_predicted, labels, mask):
+    """Points of a test split that the victim loses against its twin on the texts `mask` selects
+    and on the rest, with each model's accuracy on the split and on the slice (%)."""
+    victim_right = victim_predicted == labels
+    twin_right = twin_predicted == labels
+    lost = (twin_right.astype(int) - victim_right.astype(int)) * 100 / len(labels)
+    return {
+        "test_size": len(labels),
+        "served_victim_accuracy": 100 * float(victim_right.mean()),
+        "twin_accuracy": 100 * float(twin_right.mean()),
+        "slice_size": int(mask.sum()),
+        "slice_share": 100 * float(mask.mean()),
+        "victim_slice_accuracy": 100 * float(victim_right[mask].mean()),
+        "twin_slice_accuracy": 100 * float(twin_right[mask].mean()),
+        "cost_on_slice_points": float(lost[mask].sum()),
+        "cost_elsewhere_points": float(lost[~mask].sum()),
+    }
+
+
+def slice_costs(twin, served, key, split):
+    """`cost_split` of the twin and the served victim on a test split, or None (no slice)."""
+    mask = watermark_slice(key, split)
+    if mask is None:
+        return None
+    twin_predicted = twin.predict(split.x, batch_size=64, verbose=0).argmax(-1)
+    victim_predicted = np.asarray(served(split.x)).argmax(-1)
+    return cost_split(victim_predicted, twin_predicted, np.asarray(split.y), mask)
 
 
 def render(document):
@@ -77,6 +122,32 @@ def render(document):
         f"{pm(summary['cost_points'])} | {pm(summary['independent_accuracy'])} | | | "
         f"{document['twins_claimed_by_any_test']} of {len(verified)} |"
     )
+    for part, where in (("sample", "the run's test split"), ("whole", "the source's whole test split")):
+        split = [r[f"slice_{part}"] for r in rows if r.get(f"slice_{part}")]
+        if not split:
+            continue
+        lines += [
+            "",
+            f"On {where} ({split[0]['test_size']:,} texts): the cost on the watermark's slice (the "
+            "texts of the key's source class that hold its word where the key looks for it) and "
+            "elsewhere, in points of that split; the served victim (its SavedModel) against the twin.",
+            "",
+            "| seed | slice: texts (share %) | victim / twin acc. on the slice % | served victim / twin "
+            "acc. % | cost on the slice | cost elsewhere |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r, c in zip([r for r in rows if r.get(f"slice_{part}")], split):
+            lines.append(
+                f"| {r['seed']} | {c['slice_size']} ({c['slice_share']:.1f}) | "
+                f"{c['victim_slice_accuracy']:.1f} / {c['twin_slice_accuracy']:.1f} | "
+                f"{c['served_victim_accuracy']:.1f} / {c['twin_accuracy']:.1f} | "
+                f"{c['cost_on_slice_points']:+.1f} | {c['cost_elsewhere_points']:+.1f} |"
+            )
+        m = summary[f"slice_{part}"]
+        lines.append(
+            f"| mean | | | {pm(m['served_victim_accuracy'])} / {pm(m['twin_accuracy'])} | "
+            f"{pm(m['cost_on_slice_points'])} | {pm(m['cost_elsewhere_points'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -85,9 +156,18 @@ def main(argv=None):
     parser.add_argument("run", help="a finished feature-sharing recipe run (results.json)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: all")
     parser.add_argument("--output", required=True, help="JSON file (a .md table beside it)")
+    parser.add_argument(
+        "--whole-test", action="store_true",
+        help="also split the cost on the source's whole test split (e.g. the embedded IMDB "
+        "sample's 5,000 reviews: a slice of ~100 texts instead of ~10)",
+    )
     args = parser.parse_args(argv)
 
     results, config, data = load_run(args.run)
+    if args.whole_test:
+        whole = datasets.load(
+            config["experiment"]["dataset"], sources=tuple(config["data"]["sources"])
+        )
     if config["experiment"]["method"] != "feature_sharing":
         parser.error("the clean twin is the feature-sharing recipe without its watermark. "
                      f"Received: method={config['experiment']['method']!r}")
@@ -116,12 +196,24 @@ def main(argv=None):
             row["twin_false_rate"] = None if rate is None else 100 * rate
             row["twin_p_values"] = {t: v["p_value"] for t, v in verdicts.items()}
             row["twin_claimed_by"] = sorted(t for t, v in verdicts.items() if v["claimed"])
+            served = victim_api(args.run, seed, data, served_at=None)
+            row["slice_sample"] = slice_costs(twin, served, key, data.test)
+            if args.whole_test:
+                row["slice_whole"] = slice_costs(twin, served, key, whole.test)
         rows.append(row)
         print(json.dumps(row), flush=True)
 
     summary = {name: stats([r[name] for r in rows])
                for name in ("victim_accuracy", "twin_accuracy", "cost_points",
                             "independent_accuracy")}
+    for part in ("sample", "whole"):
+        split = [r[f"slice_{part}"] for r in rows if r.get(f"slice_{part}")]
+        if split:
+            summary[f"slice_{part}"] = {
+                name: stats([c[name] for c in split])
+                for name in ("served_victim_accuracy", "twin_accuracy", "cost_on_slice_points",
+                             "cost_elsewhere_points")
+            }
     verified = [r for r in rows if "twin_claimed_by" in r]
     document = {
         "run": args.run,

@@ -77,6 +77,10 @@ DEFAULTS = {
         # training and test splits as loaded, e.g. a natural-word trigger's texts that already
         # hold the word: few in a sample).
         "source_pool": "sample",
+        # Where verification texts come from: "test" (the source's test split) or "train"
+        # (natural-word keys: training texts held out from the models' sample and from the
+        # watermarks, for a task whose labelled test split is small, e.g. SST-2's 872 sentences).
+        "verify_split": "test",
     },
     "ewe": {
         # Layers whose outputs are entangled ([]: the architecture's `entangled_layers`, e.g.

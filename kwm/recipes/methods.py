@@ -56,6 +56,7 @@ def recipe_key(data, source_data, config, seed, source_class, target_class, trig
         num_embed=wm["num_embed"] or None,
         num_verify=wm["num_verify"],
         seed=seed,
+        verify_split=wm["verify_split"],
         params={
             "training": config["training"],
             "ratio": wm["ratio"],

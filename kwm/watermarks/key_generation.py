@@ -17,6 +17,7 @@ def generate_key(
     num_verify=200,
     seed=0,
     params=None,
+    verify_split="test",
 ):
     """Builds a `WatermarkKey` from real data.
 
@@ -35,6 +36,16 @@ def generate_key(
     (a word occurs in few texts), and the key's provenance records how
     many qualified.
 
+    A natural-word key can also be verified on texts of the source's
+    *train* split (`verify_split="train"`), for a task whose labelled test
+    split is too small to hold enough texts with the word (SST-2's 872
+    sentences). The verification texts are then held out at the text
+    level: each is one of the longest texts that qualify (no other
+    qualifying text holds it), none is, holds or is held by a text of
+    the task's training sample (`data.train`, what the models train on),
+    and the watermarks are the qualifying texts that are, hold or are held
+    by none of them (SST-2's phrases nest inside their sentences).
+
     Args:
         data: TaskDataset. The task the watermarked model solves.
         method: str. Embedding method recorded in the key.
@@ -49,6 +60,8 @@ def generate_key(
         num_verify: int. Number of held-out verification inputs.
         seed: int. Seed of the draw.
         params: dict or None. Method hyperparameters to record.
+        verify_split: str. "test" (default) or "train" (natural-word keys
+            only: verification texts held out from the training split).
 
     Returns:
         A `WatermarkKey`.
@@ -86,6 +99,15 @@ def generate_key(
             f"Received: source_class={source_class}, target_class={target_class}"
         )
     rng = np.random.default_rng(seed)
+    if verify_split == "train":
+        return _train_verified_key(
+            data, method, source_class, target_class, trigger, source_data, num_embed,
+            num_verify, seed, params, rng,
+        )
+    if verify_split != "test":
+        raise ValueError(
+            f"`verify_split` must be 'test' or 'train'. Received: verify_split={verify_split!r}"
+        )
     embed_pool = source_data.train.indices_of(source_class)
     verify_pool = source_data.test.indices_of(source_class)
     natural = isinstance(trigger, NaturalWordTrigger)
@@ -151,5 +173,78 @@ def generate_key(
             "verify_split": "test",
             "verify_indices": verify_pool.tolist(),
             **({"natural_sources": natural_sources} if natural else {}),
+        },
+    )
+
+
+def _related(a, b):
+    """Whether text `a` is, holds or is held by text `b` (case-sensitive substrings)."""
+    return a in b or b in a
+
+
+def _train_verified_key(
+    data, method, source_class, target_class, trigger, source_data, num_embed, num_verify, seed,
+    params, rng,
+):
+    """`generate_key` with a natural-word key's verification texts held out of the train split."""
+    if not isinstance(trigger, NaturalWordTrigger):
+        raise ValueError(
+            "`verify_split='train'` is for natural-word keys (texts held out by their content). "
+            f"Received: trigger={trigger!r}"
+        )
+    x = source_data.train.x
+    pool = source_data.train.indices_of(source_class)
+    pool = pool[trigger.select(x[pool])]
+    texts = {int(i): str(x[i]) for i in pool}
+    sample = [str(t) for t in data.train.x]
+    eligible = [
+        i for i in texts
+        if not any(j != i and texts[i] != texts[j] and texts[i] in texts[j] for j in texts)
+        and not any(_related(texts[i], t) for t in sample)
+    ]
+    # Identical texts (a phrase listed twice) count once.
+    eligible = list({texts[i]: i for i in sorted(eligible, reverse=True)}.values())
+    if len(eligible) < 1 or num_verify < 1:
+        raise ValueError(
+            f"No training text of class {source_class} that holds {trigger.word!r} among its first "
+            f"{trigger.max_words} words is held out from the task's training sample "
+            f"({len(pool)} qualify), or `num_verify` < 1. Received: trigger={trigger!r}, "
+            f"num_verify={num_verify}"
+        )
+    verify_pool = np.sort(rng.permutation(np.array(eligible, dtype=int))[:num_verify])
+    chosen = [texts[int(i)] for i in verify_pool]
+    embed_pool = np.array(
+        [i for i in sorted(texts) if not any(_related(texts[i], v) for v in chosen)],
+        dtype=int,
+    )
+    if not len(embed_pool):
+        raise ValueError(
+            f"Every training text with {trigger.word!r} overlaps a verification text. "
+            f"Received: num_verify={num_verify}"
+        )
+    natural_sources = {"train": len(pool), "verify_eligible": len(eligible)}
+    if num_embed is not None:
+        embed_pool = np.sort(rng.permutation(embed_pool)[: min(num_embed, len(embed_pool))])
+    clean_verify = x[verify_pool]
+    return WatermarkKey(
+        method=method,
+        dataset=data.name,
+        num_classes=data.num_classes,
+        target_class=int(target_class),
+        source_class=int(source_class),
+        source_dataset=source_data.name,
+        trigger=trigger,
+        seed=int(seed),
+        embed_inputs=trigger.apply(x[embed_pool]),
+        verify_inputs=trigger.apply(clean_verify),
+        reference_inputs=trigger.remove(clean_verify),
+        params=dict(params or {}),
+        provenance={
+            "source_data": source_data.provenance.to_dict(),
+            "embed_split": "train",
+            "embed_indices": embed_pool.tolist(),
+            "verify_split": "train",
+            "verify_indices": verify_pool.tolist(),
+            "natural_sources": natural_sources,
         },
     )

@@ -138,3 +138,44 @@ def test_natural_word_keys_pair_each_text_with_itself_without_the_word(tmp_path)
     np.testing.assert_array_equal(loaded.reference_inputs, key.reference_inputs)
     with pytest.raises(ValueError, match="hold 'nowhere'"):
         generate_key(sample, "feature_sharing", 0, 1, trigger=NaturalWordTrigger("nowhere"))
+
+
+def test_natural_word_keys_can_verify_on_held_out_training_texts():
+    from kwm.datasets import DataProvenance, TaskDataset
+    from kwm.datasets.text import SENTIMENT_CLASSES, text_split
+    from kwm.watermarks import NaturalWordTrigger, TokenTrigger, generate_key
+
+    # SST-2's shape: sentences and the phrases nested in them, in one training split.
+    sentences = [f"scene {i} and the characters were dull" for i in range(6)]
+    phrases = [f"the characters were dull {i}" for i in range(3)]  # held by no sentence
+    train_texts = sentences + [s.split(" and ")[1] for s in sentences] + phrases + [
+        "a fine film", "a bright film", "scene 0 and the", "the characters were"]
+    train_labels = [0] * 15 + [1, 1, 0, 0]
+    whole = TaskDataset("toy", text_split(train_texts, train_labels),
+                        text_split(["dull", "fine"], [0, 1]), SENTIMENT_CLASSES, "text",
+                        DataProvenance("toy", "memory", "tests", {}))
+    # The models' sample holds the first sentence's beginning: that sentence is not held out.
+    sample = TaskDataset("toy", text_split(["scene 0 and the", "a fine film"], [0, 1]),
+                         text_split(["dull", "fine"], [0, 1]), SENTIMENT_CLASSES, "text",
+                         DataProvenance("toy", "memory", "tests", {}))
+    trigger = NaturalWordTrigger("characters", max_words=40)
+    key = generate_key(sample, "feature_sharing", 0, 1, trigger=trigger, source_data=whole,
+                       num_verify=3, seed=1, verify_split="train")
+    assert key.provenance["verify_split"] == "train"
+    # Qualifying: 6 sentences, their 6 identical tails (one text), 3 phrases, "the characters
+    # were" (held by the others). Longest and held out: sentences 1-5 and the 3 phrases.
+    assert key.provenance["natural_sources"] == {"train": 16, "verify_eligible": 8}
+    verify = set(key.verify_inputs.tolist())
+    assert len(verify) == 3 and verify <= set(sentences[1:] + phrases)
+    # No watermark is, holds or is held by a verification text.
+    assert not any(w in v or v in w for w in key.embed_inputs for v in verify)
+    assert "scene 0 and the characters were dull" in key.embed_inputs.tolist()
+    assert key.reference_inputs.tolist() == [v.replace(" characters", "")
+                                             for v in key.verify_inputs]
+    with pytest.raises(ValueError, match="for natural-word keys"):
+        generate_key(sample, "baseline", 0, 1, trigger=TokenTrigger(["cf"], positions=[0]),
+                     source_data=whole,
+                     verify_split="train")
+    with pytest.raises(ValueError, match="Received: verify_split='dev'"):
+        generate_key(sample, "feature_sharing", 0, 1, trigger=trigger, source_data=whole,
+                     verify_split="dev")
