@@ -181,6 +181,21 @@ def plain_verdicts(summary, decision_test):
     return lines
 
 
+def natural_sources_text(sources):
+    """How many texts held a natural-word key's word, in words ("" for other keys)."""
+    if not sources:
+        return ""
+    if "verify_eligible" in sources:  # verified on training texts held out of the sample
+        return (
+            f" (the source-class texts that hold the key's word: {sources['train']} in the training "
+            f"split, {sources['verify_eligible']} of them held out for verification)"
+        )
+    return (
+        f" (the source-class texts that hold the key's word: {sources['train']} training, "
+        f"{sources['test']} test)"
+    )
+
+
 def render_markdown(results):
     """The Markdown report of a recipe run (see `kwm.recipes.cli`)."""
     config = results["config"]
@@ -308,11 +323,7 @@ def render_markdown(results):
         lines.append(
             f"{seed_result['num_embed']} embedding watermarks, {seed_result['num_verify']} "
             f"verification watermarks"
-            + (
-                " (the source-class texts that hold the key's word: {train} training, {test} "
-                "test)".format(**seed_result["natural_sources"])
-                if seed_result.get("natural_sources") else ""
-            )
+            + natural_sources_text(seed_result.get("natural_sources"))
             + "; timings (s): "
             + ", ".join(f"{k} {v}" for k, v in seed_result["timings"].items())
         )

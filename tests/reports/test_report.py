@@ -37,3 +37,12 @@ def test_the_verify_command_a_report_gives_replays_the_recipes_decision():
     hint = _verify_hint(paired)
     assert "--tests t_test paired_t_test wilcoxon --decision-test paired_t_test" in hint
     assert "paired T-test" in render_markdown(paired)
+
+
+def test_a_natural_word_key_verified_on_held_out_training_texts_is_reported():
+    results = copy.deepcopy(_committed("imdb"))
+    assert "112 test)" in render_markdown(results)
+    for seed in results["seeds"]:
+        seed["natural_sources"] = {"train": 573, "verify_eligible": 90}
+    text = render_markdown(results)
+    assert "573 in the training split, 90 of them held out for verification)" in text
