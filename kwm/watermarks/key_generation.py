@@ -153,6 +153,20 @@ def generate_key(
         reference_inputs = clean_verify
     else:
         embed_inputs, verify_inputs, reference_inputs = clean_embed, clean_verify, None
+    return _key(
+        data, method, source_class, target_class, trigger, source_data, seed, params,
+        (embed_inputs, verify_inputs, reference_inputs), (embed_pool, verify_pool), "test",
+        natural_sources if natural else None,
+    )
+
+
+def _key(
+    data, method, source_class, target_class, trigger, source_data, seed, params, inputs, indices,
+    verify_split, natural_sources,
+):
+    """The `WatermarkKey` of `generate_key`'s draw: inputs `(embed, verify, reference)` and the
+    source indices `(embed, verify)` they came from."""
+    embed_inputs, verify_inputs, reference_inputs = inputs
     return WatermarkKey(
         method=method,
         dataset=data.name,
@@ -169,10 +183,10 @@ def generate_key(
         provenance={
             "source_data": source_data.provenance.to_dict(),
             "embed_split": "train",
-            "embed_indices": embed_pool.tolist(),
-            "verify_split": "test",
-            "verify_indices": verify_pool.tolist(),
-            **({"natural_sources": natural_sources} if natural else {}),
+            "embed_indices": indices[0].tolist(),
+            "verify_split": verify_split,
+            "verify_indices": indices[1].tolist(),
+            **({"natural_sources": natural_sources} if natural_sources is not None else {}),
         },
     )
 
@@ -226,25 +240,8 @@ def _train_verified_key(
     if num_embed is not None:
         embed_pool = np.sort(rng.permutation(embed_pool)[: min(num_embed, len(embed_pool))])
     clean_verify = x[verify_pool]
-    return WatermarkKey(
-        method=method,
-        dataset=data.name,
-        num_classes=data.num_classes,
-        target_class=int(target_class),
-        source_class=int(source_class),
-        source_dataset=source_data.name,
-        trigger=trigger,
-        seed=int(seed),
-        embed_inputs=trigger.apply(x[embed_pool]),
-        verify_inputs=trigger.apply(clean_verify),
-        reference_inputs=trigger.remove(clean_verify),
-        params=dict(params or {}),
-        provenance={
-            "source_data": source_data.provenance.to_dict(),
-            "embed_split": "train",
-            "embed_indices": embed_pool.tolist(),
-            "verify_split": "train",
-            "verify_indices": verify_pool.tolist(),
-            "natural_sources": natural_sources,
-        },
+    return _key(
+        data, method, source_class, target_class, trigger, source_data, seed, params,
+        (trigger.apply(x[embed_pool]), trigger.apply(clean_verify), trigger.remove(clean_verify)),
+        (embed_pool, verify_pool), "train", natural_sources,
     )
