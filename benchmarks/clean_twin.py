@@ -82,12 +82,14 @@ def cost_split(victim_predicted, twin_predicted, labels, mask):
     }
 
 
-def slice_costs(twin, served, key, split):
-    """`cost_split` of the twin and the served victim on a test split, or None (no slice)."""
+def slice_costs(twin, served, key, split, twin_predicted=None):
+    """`cost_split` of the twin and the served victim on a test split, or None (no slice).
+    `twin_predicted`: the twin's answers to the split if already computed."""
     mask = watermark_slice(key, split)
     if mask is None:
         return None
-    twin_predicted = twin.predict(split.x, batch_size=64, verbose=0).argmax(-1)
+    if twin_predicted is None:
+        twin_predicted = twin.predict(split.x, batch_size=64, verbose=0).argmax(-1)
     victim_predicted = np.asarray(served(split.x)).argmax(-1)
     return cost_split(victim_predicted, twin_predicted, np.asarray(split.y), mask)
 
@@ -197,7 +199,7 @@ def main(argv=None):
             row["twin_p_values"] = {t: v["p_value"] for t, v in verdicts.items()}
             row["twin_claimed_by"] = sorted(t for t, v in verdicts.items() if v["claimed"])
             served = victim_api(args.run, seed, data, served_at=None)
-            row["slice_sample"] = slice_costs(twin, served, key, data.test)
+            row["slice_sample"] = slice_costs(twin, served, key, data.test, predicted)
             if args.whole_test:
                 row["slice_whole"] = slice_costs(twin, served, key, whole.test)
         rows.append(row)
