@@ -4,6 +4,7 @@ import argparse
 import datetime
 import os
 import sys
+import traceback
 
 from kwm.attacks import available_attacks, resolve_attacks
 from kwm.datasets import DatasetNotFoundError
@@ -16,19 +17,20 @@ from kwm.recipes.summary import summarize, summarize_attacks
 from kwm.reports import (
     code_provenance,
     is_independent,
-    plot_accuracy_bars,
-    plot_attack_curves,
     plain_verdicts,
-    plot_watermark_inputs,
     staged_directory,
-    write_report,
+    write_json,
+    write_run_report,
 )
 from kwm.watermarks import KeyIntegrityError
 
 # Exit codes: 2 bad input (nothing written), 3 an independent model was
-# claimed (a false accusation; the report is written so it can be studied).
+# claimed (a false accusation; the report is written so it can be studied),
+# 4 the run finished but its report could not be written (the run is kept).
 EXIT_BAD_INPUT = 2
 EXIT_FALSE_ACCUSATION = 3
+EXIT_REPORT_FAILED = 4
+REPORT_ERROR_FILE = "report_error.txt"
 
 
 def build_parser(dataset, methods):
@@ -207,6 +209,7 @@ def run(dataset, argv=None, methods=("baseline",)):
     def log(message):
         print(message, flush=True)
 
+    report_error, results_written = None, False
     try:
         with staged_directory(output, overwrite=args.overwrite) as stage:
             data, source = load_data(
@@ -274,20 +277,17 @@ def run(dataset, argv=None, methods=("baseline",)):
                     "victim_claimed_on_every_seed": all(summary["victim"]["claimed"]),
                 },
             }
-            plot_watermark_inputs(keys[0], os.path.join(stage, "watermark_inputs.png"))
-            plot_accuracy_bars(
-                summary,
-                os.path.join(stage, "accuracy.png"),
-                title=f"{config['experiment']['name']}: mean ± std over {len(seeds)} seed(s)",
-            )
-            if attack_summary:
-                plot_attack_curves(
-                    attack_summary,
-                    os.path.join(stage, "attacks.png"),
-                    title=f"{config['experiment']['name']}: attacks on the stolen model, "
-                    f"{len(seeds)} seed(s)",
-                )
-            write_report(results, stage)
+            # The seeds are done and their models and keys saved: whatever goes wrong from here
+            # on, the run is kept. results.json comes first, so that a report that cannot be
+            # rendered loses nothing (`python -m kwm.reports OUTPUT` renders it again).
+            try:
+                write_json(results, os.path.join(stage, "results.json"))
+                results_written = True
+                write_run_report(results, stage, key=keys[0])
+            except Exception as e:  # noqa: BLE001 - any failure of the writing alone
+                report_error = e
+                with open(os.path.join(stage, REPORT_ERROR_FILE), "w", encoding="utf-8") as f:
+                    traceback.print_exc(file=f)
     except (
         DatasetNotFoundError,
         KeyIntegrityError,
@@ -297,6 +297,21 @@ def run(dataset, argv=None, methods=("baseline",)):
     ) as e:
         print(f"error: {e}\nNothing was written.", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if report_error is not None:
+        print(
+            f"error: the report could not be written ({type(report_error).__name__}: "
+            f"{report_error}). The run is kept in {output}: "
+            + (
+                f"results.json, keys and models (traceback in {REPORT_ERROR_FILE}); render the "
+                f"report again with `python -m kwm.reports {output}`."
+                if results_written
+                else f"keys and models; results.json could not be written (traceback in "
+                f"{REPORT_ERROR_FILE})."
+            )
+            + f" Received: output={output!r}",
+            file=sys.stderr,
+        )
+        return EXIT_REPORT_FAILED
     log(f"report: {os.path.join(output, 'report.md')}")
     decision = config["verification"]["decision_test"]
     for name, entry in summary.items():

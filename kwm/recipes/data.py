@@ -84,8 +84,10 @@ def load_other_datasets(config, data, data_dir=None, download="auto"):
     is the task's own data, not loaded again) and
     `verification.independent_datasets` (innocent suspects) name them. Each
     comes from the recipe's sources and is cut to `data.max_train` /
-    `data.max_test` as the task's data is; it must have the task's
-    modality and classes. Hand the result to `ReferenceModels(datasets=...)`
+    `data.max_test` as the task's data is, except that a test split kept
+    whole (`max_test = 0`) is cut to the task's own test size: it only
+    scores an innocent model's accuracy on its own dataset. It must have
+    the task's modality and classes. Hand the result to `ReferenceModels(datasets=...)`
     and `run_seed(other_data=...)`.
 
     Args:
@@ -108,7 +110,7 @@ def load_other_datasets(config, data, data_dir=None, download="auto"):
         )
         check_same_task(data, other)
         others[name] = datasets.subsample(
-            other, config["data"]["max_train"], config["data"]["max_test"]
+            other, config["data"]["max_train"], config["data"]["max_test"] or len(data.test)
         )
     return others
 

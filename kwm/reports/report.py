@@ -3,6 +3,7 @@
 import json
 import os
 
+from kwm.reports.plots import plot_accuracy_bars, plot_attack_curves, plot_watermark_inputs
 from kwm.verification import DEFAULT_TESTS
 
 # Paper quantity `<model>_<suffix>` -> summary metric of that model.
@@ -473,3 +474,48 @@ def write_report(results, directory):
     with open(md_path, "w", encoding="utf-8") as f:
         f.write(render_markdown(results))
     return json_path, md_path
+
+
+def write_run_report(results, directory, key=None):
+    """Writes a recipe run's report and headline figures from its results.
+
+    Everything comes from `results` (what the run saved as `results.json`),
+    so a finished run's report can be rendered again: `python -m kwm.reports
+    RUN`. Writes `accuracy.png`, `attacks.png` (when the run attacked its
+    stolen copies), `watermark_inputs.png` (given the run's first key) and
+    `report.md`; `results.json` is the caller's to write.
+
+    Args:
+        results: dict. A recipe run's results.
+        directory: str. The run's folder.
+        key: WatermarkKey or None. The first seed's key, for its figure.
+
+    Returns:
+        The path of `report.md`.
+
+    Examples:
+
+    >>> import json
+    >>> results = json.load(open("run/results.json"))  # doctest: +SKIP
+    >>> write_run_report(results, "run")  # doctest: +SKIP
+    'run/report.md'
+    """
+    name = results["config"]["experiment"]["name"]
+    seeds = len(results["seeds"])
+    if key is not None:
+        plot_watermark_inputs(key, os.path.join(directory, "watermark_inputs.png"))
+    plot_accuracy_bars(
+        results["summary"],
+        os.path.join(directory, "accuracy.png"),
+        title=f"{name}: mean ± std over {seeds} seed(s)",
+    )
+    if results.get("attack_summary"):
+        plot_attack_curves(
+            results["attack_summary"],
+            os.path.join(directory, "attacks.png"),
+            title=f"{name}: attacks on the stolen model, {seeds} seed(s)",
+        )
+    md_path = os.path.join(directory, "report.md")
+    with open(md_path, "w", encoding="utf-8") as f:
+        f.write(render_markdown(results))
+    return md_path

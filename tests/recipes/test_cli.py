@@ -381,3 +381,46 @@ def test_out_of_distribution_queries_and_bad_budgets(tmp_path, capsys):
     config["extraction"].update(queries="train", num_queries=10**6)
     with pytest.raises(ValueError, match="Received: extraction.num_queries=1000000"):
         thief_queries(config, data)
+
+
+def test_a_report_that_fails_keeps_the_run_and_renders_again(tmp_path, capsys, monkeypatch):
+    from kwm.recipes import cli
+    from kwm.reports import __main__ as reports_command
+
+    def broken(results, directory, key=None):
+        raise RuntimeError("a template broke")
+
+    monkeypatch.setattr(cli, "write_run_report", broken)
+    output = tmp_path / "run"
+    code = mnist.main(
+        ["--method", "baseline", "--quick", "--data-source", "embedded", "--max-train", "500",
+         "--max-test", "500", "--output", str(output), "--verbose", "0"]
+    )
+    assert code == cli.EXIT_REPORT_FAILED
+    err = capsys.readouterr().err
+    assert "RuntimeError: a template broke" in err and f"python -m kwm.reports {output}" in err
+    # The seeds' work is kept: results, keys, models, and the traceback.
+    names = set(os.listdir(output))
+    assert {"results.json", cli.REPORT_ERROR_FILE, "seed-0"} <= names and "report.md" not in names
+    assert "a template broke" in (output / cli.REPORT_ERROR_FILE).read_text()
+    assert {"watermark_key.json", "victim_savedmodel"} <= set(os.listdir(output / "seed-0"))
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]  # no staging leftovers
+    # The report renders again from results.json alone.
+    monkeypatch.undo()
+    assert reports_command.main([str(output)]) == 0
+    report = (output / "report.md").read_text()
+    assert "## Models and verdicts" in report and (output / "accuracy.png").is_file()
+    assert reports_command.main([str(tmp_path / "nowhere")]) == 2
+    assert "no readable results.json" in capsys.readouterr().err
+
+
+def test_the_report_renders_again_as_it_was_written(quick_run, tmp_path):
+    import shutil
+
+    from kwm.reports import __main__ as reports_command
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(quick_run / "results.json", copy / "results.json")
+    assert reports_command.main([str(copy)]) == 0
+    assert (copy / "report.md").read_text() == (quick_run / "report.md").read_text()

@@ -315,6 +315,9 @@ def test_recipes_load_the_other_datasets_their_reference_models_train_on(monkeyp
     config["verification"]["reference_datasets"] = [""]  # the suspects' data alone
     assert config["verification"]["independent_datasets"] == ["sst2"]
     assert list(load_other_datasets(config, imdb)) == ["sst2"]
+    # A test split kept whole is cut to the task's own test size (it only scores an innocent).
+    config["data"]["max_test"] = 0
+    assert len(load_other_datasets(config, imdb)["sst2"].test) == 500
     config["verification"]["reference_datasets"] = ["", "mnist"]
     with pytest.raises(ValueError, match=r"Received: mnist \(image"):
         load_other_datasets(config, imdb)
