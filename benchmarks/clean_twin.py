@@ -124,7 +124,10 @@ def render(document):
         f"{pm(summary['cost_points'])} | {pm(summary['independent_accuracy'])} | | | "
         f"{document['twins_claimed_by_any_test']} of {len(verified)} |"
     )
-    for part, where in (("sample", "the run's test split"), ("whole", "the source's whole test split")):
+    for part, where in (
+        ("sample", "the run's test split"),
+        ("whole", f"the source's test split ({document.get('whole_test')})"),
+    ):
         split = [r[f"slice_{part}"] for r in rows if r.get(f"slice_{part}")]
         if not split:
             continue
@@ -163,12 +166,18 @@ def main(argv=None):
         help="also split the cost on the source's whole test split (e.g. the embedded IMDB "
         "sample's 5,000 reviews: a slice of ~100 texts instead of ~10)",
     )
+    parser.add_argument(
+        "--whole-test-size", type=int, default=0,
+        help="with --whole-test: a stratified subset of that many test texts (seed 0; 0: all), "
+        "e.g. 5,000 of the full IMDB test split's 25,000",
+    )
     args = parser.parse_args(argv)
 
     results, config, data = load_run(args.run)
     if args.whole_test:
-        whole = datasets.load(
-            config["experiment"]["dataset"], sources=tuple(config["data"]["sources"])
+        whole = datasets.subsample(
+            datasets.load(config["experiment"]["dataset"], sources=tuple(config["data"]["sources"])),
+            max_test=args.whole_test_size,
         )
     if config["experiment"]["method"] != "feature_sharing":
         parser.error("the clean twin is the feature-sharing recipe without its watermark. "
@@ -221,6 +230,7 @@ def main(argv=None):
         "run": args.run,
         "recipe": config["experiment"]["name"],
         "data": results.get("data", {}).get("description"),
+        "whole_test": whole.describe() if args.whole_test else None,
         "rows": rows,
         "summary": summary,
         "twins_verified": len(verified),
