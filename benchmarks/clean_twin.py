@@ -175,10 +175,10 @@ def main(argv=None):
 
     results, config, data = load_run(args.run)
     if args.whole_test:
-        whole = datasets.subsample(
-            datasets.load(config["experiment"]["dataset"], sources=tuple(config["data"]["sources"])),
-            max_test=args.whole_test_size,
+        source = datasets.load(
+            config["experiment"]["dataset"], sources=tuple(config["data"]["sources"])
         )
+        whole = datasets.subsample(source, max_test=args.whole_test_size)
     if config["experiment"]["method"] != "feature_sharing":
         parser.error("the clean twin is the feature-sharing recipe without its watermark. "
                      f"Received: method={config['experiment']['method']!r}")
