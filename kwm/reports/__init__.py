@@ -13,7 +13,6 @@ from kwm.reports.report import (
     plain_verdicts,
     render_markdown,
     write_json,
-    write_report,
     write_run_report,
 )
 from kwm.reports.staging import staged_directory

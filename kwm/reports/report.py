@@ -466,16 +466,6 @@ def render_markdown(results):
     return "\n".join(lines)
 
 
-def write_report(results, directory):
-    """Writes `results.json` and `report.md` into `directory`; returns their paths."""
-    json_path = os.path.join(directory, "results.json")
-    md_path = os.path.join(directory, "report.md")
-    write_json(results, json_path)
-    with open(md_path, "w", encoding="utf-8") as f:
-        f.write(render_markdown(results))
-    return json_path, md_path
-
-
 def write_run_report(results, directory, key=None):
     """Writes a recipe run's report and headline figures from its results.
 
