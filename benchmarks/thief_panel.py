@@ -74,8 +74,22 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
         if missing:
             raise ValueError(f"The run {run} has no seed {missing}. Received: {victim_seeds}")
     served_at = config["serving"]["temperature"]
+    if thieves is None:
+        thieves = attacks.available_thieves(data.modality)
+    wrong = [n for n in thieves if not attacks.get_thief(n).applies_to(data.modality)]
+    if wrong:
+        raise ValueError(
+            f"The run {run} is a {data.modality} task; these thieves steal other models "
+            f"(known for {data.modality}: {attacks.available_thieves(data.modality)}). "
+            f"Received: {wrong}"
+        )
     queries_data = load_queries(config, data)
-    epochs = config["extraction"]["epochs"] or total_epochs(config)
+    # A thief that does not name its own uses the recipe's thief's epochs, rate and batch size.
+    recipe_thief = {
+        "epochs": config["extraction"]["epochs"] or total_epochs(config),
+        "learning_rate": config["training"]["learning_rate"],
+        "batch_size": config["training"]["batch_size"],
+    }
     victim_options = {"dropout": config["model"]["dropout"], **config["model"]["options"]}
     rows = []
 
@@ -108,7 +122,7 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
                     start = time.perf_counter()
                     copy = attacks.steal(
                         thief, api, queries, data.input_shape, data.num_classes,
-                        config["model"]["architecture"], victim_options, epochs=epochs,
+                        config["model"]["architecture"], victim_options, **recipe_thief,
                         seed=seed + pipeline.STOLEN_SEED_OFFSET + thief_seed, answers=answers,
                     )
                     scored = pipeline.evaluate_suspect(
@@ -177,7 +191,8 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="recipe output folders (results.json, seed-N/)")
     parser.add_argument(
         "--thieves", nargs="+", default=["all"],
-        help=f"thieves of kwm.attacks.THIEVES (default all: {', '.join(attacks.available_thieves())})",
+        help="thieves of kwm.attacks.THIEVES (default all those of each run's modality: "
+             f"{', '.join(attacks.available_thieves())})",
     )
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0],
                         help="API temperatures; the owner verifies at each")
@@ -186,8 +201,8 @@ def main(argv=None):
                         help="the recipe seeds whose victims are stolen (default: every seed)")
     parser.add_argument("--output", required=True, help="JSON file (a .md table beside it)")
     args = parser.parse_args(argv)
-    thieves = attacks.available_thieves() if args.thieves == ["all"] else args.thieves
-    for name in thieves:
+    thieves = None if args.thieves == ["all"] else args.thieves
+    for name in thieves or ():
         if name not in attacks.THIEVES:
             parser.error(f"unknown thief; known: {attacks.available_thieves()}. Received: {name!r}")
     if any(not t > 0 for t in args.temperatures):
@@ -196,11 +211,14 @@ def main(argv=None):
     command = "python benchmarks/thief_panel.py " + " ".join(sys.argv[1:] if argv is None else argv)
     rows = []
 
+    def used():
+        return list(dict.fromkeys(r["thief"] for r in rows if r["thief"]))
+
     def save(row):
         rows.append(row)
         with open(args.output, "w") as f:
             json.dump({"command": command, "thieves": {n: attacks.get_thief(n).to_dict()
-                                                       for n in thieves}, "rows": rows}, f,
+                                                       for n in used()}, "rows": rows}, f,
                       separators=(",", ":"))
 
     for run in args.runs:  # every run checked before the first copy is trained
@@ -215,12 +233,13 @@ def main(argv=None):
     table = markdown(rows)
     with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
         f.write(
-            "# Thief panel\n\nEvery thief of `kwm.attacks.THIEVES` steals each served victim "
+            "# Thief panel\n\nEvery thief of the panel (`kwm.attacks.THIEVES` for the run's "
+            "modality, or those named) steals each served victim "
             "from the same answers; the owner verifies each copy with the victim's key at the "
             "API's temperature. Claimed: kwm's decision rule; H0 rejected: each test's own "
             f"verdict (evidence).\n\n`{command}`\n\n" + table + "\n\n| thief | what it changes |\n"
             "|---|---|\n" + "\n".join(f"| {n} | {attacks.get_thief(n).description} |"
-                                     for n in thieves) + "\n"
+                                     for n in used()) + "\n"
         )
     print(table)
     return 0

@@ -32,7 +32,7 @@ def toy():
 
 
 def test_the_panel_covers_what_real_thieves_change():
-    thieves = [get_thief(name) for name in available_thieves()]
+    thieves = [get_thief(name) for name in available_thieves("image")]
     assert len(thieves) >= 8 and thieves[0].name == "kwm"
     assert {t.architecture for t in thieves} >= {"", "mlp", "lenet", "bn_cnn"}
     assert {t.optimizer for t in thieves} >= {"adam", "keras_adam", "sgd_momentum", "rmsprop"}
@@ -44,7 +44,26 @@ def test_the_panel_covers_what_real_thieves_change():
     assert {t.epochs for t in thieves} >= {None, 5, 20, 30}
 
 
-@pytest.mark.parametrize("name", available_thieves())
+def test_each_modality_has_its_own_panel():
+    image, text = available_thieves("image"), available_thieves("text")
+    assert available_thieves() == list(dict.fromkeys(image + text))
+    shared = {"kwm", "dropout_0.3", "label_smoothing", "kl_divergence", "hard_labels"}
+    assert shared <= set(image) & set(text)
+    assert not {"mlp", "lenet", "wide_bn_cnn", "custom_loop"} & set(text)
+    assert not {"hf_style_loop", "long_input", "bert_from_scratch"} & set(image)
+    thieves = [get_thief(name) for name in text]
+    # Text thieves change the training loop, the optimiser and schedule, the input length and
+    # the architecture (a BERT without the pretrained weights).
+    assert {t.loop for t in thieves} == {"fit", "gradient_tape"}
+    assert {t.optimizer for t in thieves} >= {"adam", "adamw"}
+    assert {t.schedule for t in thieves} == {"constant", "linear_decay"}
+    assert {t.architecture for t in thieves} == {"", "small_bert"}
+    assert any(t.options.get("sequence_length") for t in thieves)
+    # A thief that names no learning rate or batch size takes the recipe's own thief's.
+    assert get_thief("kwm").learning_rate is None and get_thief("kwm").batch_size is None
+
+
+@pytest.mark.parametrize("name", available_thieves("image"))
 def test_every_thief_copies_the_api(toy, name):
     queries, held_out = toy
     thief = get_thief(name)
@@ -75,6 +94,45 @@ def test_kl_divergence_and_cross_entropy_train_the_same_copy(toy):
         np.testing.assert_allclose(wa, wb, atol=1e-4)
 
 
+WORDS = ["good", "bad", "film", "plot", "actor", "scene", "long", "story", "music", "end",
+         "cast", "show", "role", "part", "time", "year", "set", "line", "shot", "cut"]
+
+
+def _text_victim(texts):
+    """A toy text API: positive when "good" occurs more often than "bad"."""
+    margin = np.array([t.split().count("good") - t.split().count("bad") for t in texts])
+    p1 = np.where(margin > 0, 0.95, 0.05)
+    return np.stack([1.0 - p1, p1], axis=1).astype("float32")
+
+
+def _texts(rng, n):
+    return np.array([" ".join(rng.choice(WORDS, size=6)) for _ in range(n)], dtype=object)
+
+
+@pytest.fixture(scope="module")
+def toy_texts():
+    rng = np.random.default_rng(0)
+    return _texts(rng, 512), _texts(rng, 200)
+
+
+@pytest.mark.parametrize("name", available_thieves("text"))
+def test_every_text_thief_copies_a_text_api(toy_texts, name):
+    # A BERT from scratch stands in for the pretrained MiniLM (no weights in tests); thieves
+    # that fine-tune with a pretrained model's small learning rate get a from-scratch one.
+    queries, held_out = toy_texts
+    thief = get_thief(name)
+    if thief.learning_rate is not None and thief.learning_rate < 1e-3:
+        thief = dataclasses.replace(thief, learning_rate=3e-3)
+    thief = dataclasses.replace(thief, epochs=min(thief.epochs or 6, 6))
+    victim_options = {"sequence_length": 12, "hidden_dim": 32, "num_layers": 1, "num_heads": 2}
+    copy = steal(thief, _text_victim, queries, (), 2, "small_bert", victim_options, epochs=6,
+                 seed=1, learning_rate=3e-3, batch_size=32)
+    agreement = np.mean(copy.model.predict(held_out, verbose=0).argmax(1)
+                        == _text_victim(held_out).argmax(1))
+    assert copy.num_queries == len(queries)
+    assert agreement >= 0.9, (name, agreement)  # the toy API answers positive on a third
+
+
 def test_bad_thieves_are_refused():
     with pytest.raises(ValueError, match="Received: optimizer='lbfgs'"):
         Thief("x", optimizer="lbfgs")
@@ -82,6 +140,12 @@ def test_bad_thieves_are_refused():
         Thief("x", epochs=0)
     with pytest.raises(ValueError, match="Received: labels='fuzzy'"):
         Thief("x", labels="fuzzy")
+    with pytest.raises(ValueError, match="Received: schedule='cosine'"):
+        Thief("x", schedule="cosine")
+    with pytest.raises(ValueError, match="Received: modality='audio'"):
+        Thief("x", modality="audio")
+    with pytest.raises(ValueError, match="Received: learning_rate=0"):
+        Thief("x", learning_rate=0)
     with pytest.raises(ValueError, match="Unknown thief"):
         get_thief("nobody")
     with pytest.raises(ValueError, match="takes no option"):
