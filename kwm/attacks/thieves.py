@@ -99,7 +99,9 @@ class Thief:
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"`epochs` must be at least 1. Received: epochs={self.epochs}")
         if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"`batch_size` must be at least 1. Received: batch_size={self.batch_size}")
+            raise ValueError(
+                f"`batch_size` must be at least 1. Received: batch_size={self.batch_size}"
+            )
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(
                 f"`learning_rate` must be positive. Received: learning_rate={self.learning_rate}"
