@@ -17,7 +17,8 @@ with the target) and every other test text. Each part is given in points of the 
 two add up to the served victim's cost; the slice's part is the price the design asks, the rest is
 what step 2's watermark batches cost the task elsewhere. `--whole-test` also splits it on the
 source's whole test split, whose slice is ten times larger than a 500-text sample's.
-Writes JSON and a Markdown table beside it.
+Writes JSON and a Markdown table beside it. Seeds run one at a time (`--seed`) give one output
+each; `--merge A.json B.json ... --output ALL.json` combines them into one table.
 """
 
 import argparse
@@ -102,7 +103,9 @@ def render(document):
     lines = [
         f"# Victims beside their clean twins: `{document['recipe']}`",
         "",
-        f"Run: `{document['run']}`. Data: {document['data']}. The twin: the same model, seed and "
+        ("Runs: " + ", ".join(f"`{r}`" for r in document["run"])
+         if isinstance(document["run"], list) else f"Run: `{document['run']}`")
+        + f". Data: {document['data']}. The twin: the same model, seed and "
         "step 1, then step 2 on the task alone with the same layers frozen. Cost: the twin's task "
         "accuracy minus the victim's. Mean ± sample std over seeds.",
         "",
@@ -158,7 +161,13 @@ def render(document):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", help="a finished feature-sharing recipe run (results.json)")
+    parser.add_argument("run", nargs="?",
+                        help="a finished feature-sharing recipe run (results.json)")
+    parser.add_argument(
+        "--merge", nargs="+", metavar="JSON", default=None,
+        help="instead of a run: combine this script's outputs for runs of one recipe (e.g. one "
+        "seed each) into one table, mean ± std over all their seeds",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: all")
     parser.add_argument("--output", required=True, help="JSON file (a .md table beside it)")
     parser.add_argument(
@@ -172,6 +181,27 @@ def main(argv=None):
         "e.g. 5,000 of the full IMDB test split's 25,000",
     )
     args = parser.parse_args(argv)
+    if (args.run is None) == (args.merge is None):
+        parser.error(f"give a run or --merge, not both. Received: run={args.run!r}, "
+                     f"--merge {args.merge}")
+    if args.merge:
+        parts = []
+        for path in args.merge:
+            with open(path) as f:
+                parts.append(json.load(f))
+        for field in ("recipe", "data", "whole_test"):
+            if len({json.dumps(p[field]) for p in parts}) > 1:
+                parser.error(f"the outputs differ in {field!r}; only runs of one recipe on the "
+                             f"same data merge. Received: {args.merge}")
+        rows = sorted((r for p in parts for r in p["rows"]), key=lambda r: r["seed"])
+        seeds = [r["seed"] for r in rows]
+        if len(set(seeds)) < len(seeds):
+            parser.error(f"a seed may come from one output only. Received: seeds {seeds}")
+        runs = [p["run"] for p in parts]
+        document = _document(runs, parts[0]["recipe"], parts[0]["data"], parts[0]["whole_test"],
+                             rows)
+        write_outputs(args.output, document, render(document))
+        return
 
     results, config, data = load_run(args.run)
     if args.whole_test:
@@ -214,6 +244,13 @@ def main(argv=None):
         rows.append(row)
         print(json.dumps(row), flush=True)
 
+    document = _document(args.run, config["experiment"]["name"],
+                         results.get("data", {}).get("description"),
+                         whole.describe() if args.whole_test else None, rows)
+    write_outputs(args.output, document, render(document))
+
+
+def _document(run, recipe, data_description, whole_test, rows):
     summary = {name: stats([r[name] for r in rows])
                for name in ("victim_accuracy", "twin_accuracy", "cost_points",
                             "independent_accuracy")}
@@ -226,17 +263,16 @@ def main(argv=None):
                              "cost_elsewhere_points")
             }
     verified = [r for r in rows if "twin_claimed_by" in r]
-    document = {
-        "run": args.run,
-        "recipe": config["experiment"]["name"],
-        "data": results.get("data", {}).get("description"),
-        "whole_test": whole.describe() if args.whole_test else None,
+    return {
+        "run": run,
+        "recipe": recipe,
+        "data": data_description,
+        "whole_test": whole_test,
         "rows": rows,
         "summary": summary,
         "twins_verified": len(verified),
         "twins_claimed_by_any_test": sum(bool(r["twin_claimed_by"]) for r in verified),
     }
-    write_outputs(args.output, document, render(document))
 
 
 if __name__ == "__main__":

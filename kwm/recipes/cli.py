@@ -13,10 +13,9 @@ from kwm.recipes.config import available_recipes, load_recipe
 from kwm.recipes.data import load_data, load_other_datasets, load_queries
 from kwm.recipes.pipeline import run_seed
 from kwm.recipes.reference_models import ReferenceModels
-from kwm.recipes.summary import summarize, summarize_attacks
+from kwm.recipes.summary import run_checks, summarize, summarize_attacks
 from kwm.reports import (
     code_provenance,
-    is_independent,
     plain_verdicts,
     staged_directory,
     write_json,
@@ -246,13 +245,7 @@ def run(dataset, argv=None, methods=("baseline",)):
                 keys.append(key)
             summary = summarize(seed_results)
             attack_summary = summarize_attacks(seed_results)
-            independent = [  # every innocent suspect: the independent model and its kin
-                verdict["claimed"]
-                for r in seed_results
-                for name, model in r["models"].items()
-                if is_independent(name)
-                for verdict in model["verification"]["verdicts"].values()
-            ]
+            checks = run_checks(seed_results, summary)
             results = {
                 "config": config,
                 "data": {"description": data.describe(), "provenance": data.provenance.to_dict()},
@@ -272,10 +265,7 @@ def run(dataset, argv=None, methods=("baseline",)):
                 "seeds": seed_results,
                 "summary": summary,
                 "attack_summary": attack_summary,
-                "checks": {
-                    "independent_model_claimed_by_no_test_on_any_seed": not any(independent),
-                    "victim_claimed_on_every_seed": all(summary["victim"]["claimed"]),
-                },
+                "checks": checks,
             }
             # The seeds are done and their models and keys saved: whatever goes wrong from here
             # on, the run is kept. results.json comes first, so that a report that cannot be
@@ -330,7 +320,7 @@ def run(dataset, argv=None, methods=("baseline",)):
         )
     for line in plain_verdicts(summary, decision):
         log(line)
-    if any(independent):
+    if not checks["independent_model_claimed_by_no_test_on_any_seed"]:
         print(
             "FALSE ACCUSATION: an independent model was claimed; see the report.",
             file=sys.stderr,

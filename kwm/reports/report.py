@@ -418,7 +418,15 @@ def render_markdown(results):
     code = results["code"]
     lines += ["", "### Code", ""]
     for k, v in code.items():
-        lines.append(f"- {k}: `{v}`")
+        if k == "merged_from":  # a merged run: each run's own command and commit
+            for run in v:
+                lines.append(
+                    f"- merged from `{run['command']}` (commit `{run['git_commit']}`"
+                    + (", uncommitted changes" if run.get("git_dirty") else "")
+                    + f", {run['utc_time']})"
+                )
+        else:
+            lines.append(f"- {k}: `{v}`")
     lines.append(
         f"- recipe: `{experiment['config_file']}` (full configuration in results.json)"
     )

@@ -424,3 +424,51 @@ def test_the_report_renders_again_as_it_was_written(quick_run, tmp_path):
     shutil.copy(quick_run / "results.json", copy / "results.json")
     assert reports_command.main([str(copy)]) == 0
     assert (copy / "report.md").read_text() == (quick_run / "report.md").read_text()
+
+
+def test_runs_of_one_recipe_merge_into_one(quick_run, tmp_path, capsys):
+    import copy as copying
+    import json
+
+    from kwm.recipes.summary import merge_runs, summarize
+    from kwm.reports import __main__ as reports_command
+
+    # A third seed run on its own, as on another machine.
+    later = tmp_path / "seed2"
+    assert mnist.main(
+        ["--method", "baseline", "--quick", "--seed", "2", "--data-source", "embedded",
+         "--max-train", "1000", "--max-test", "500", "--output", str(later), "--verbose", "0"]
+    ) == 0
+    merged = tmp_path / "merged"
+    assert reports_command.main([str(later), str(quick_run), "--output", str(merged)]) == 0
+    results = json.loads((merged / "results.json").read_text())
+    first = json.loads((quick_run / "results.json").read_text())
+    third = json.loads((later / "results.json").read_text())
+    assert [r["seed"] for r in results["seeds"]] == [0, 1, 2]
+    assert results["seeds"] == first["seeds"] + third["seeds"]
+    assert results["summary"] == json.loads(json.dumps(summarize(results["seeds"])))
+    assert results["summary"]["victim"]["accuracy"]["values"] == [
+        r["models"]["victim"]["accuracy"] for r in results["seeds"]
+    ]
+    assert results["config"] == first["config"]
+    assert [c["command"] for c in results["code"]["merged_from"]] == [
+        third["code"]["command"], first["code"]["command"]
+    ]
+    # The merged run is a run: its seeds' keys and models, and a report over three seeds.
+    for seed in (0, 1, 2):
+        assert {"watermark_key.json", "victim_savedmodel"} <= set(os.listdir(merged / f"seed-{seed}"))
+    report = (merged / "report.md").read_text()
+    assert "**Seeds**: 3 (0, 1, 2)" in report and "merged from `python -m kwm.recipes" in report
+    # A seed twice, a run of another experiment, one run with --output: refused.
+    assert reports_command.main([str(quick_run), str(quick_run), "--output",
+                                 str(tmp_path / "twice")]) == 2
+    assert "A seed may come from one run only" in capsys.readouterr().err
+    other = copying.deepcopy(third)
+    other["config"]["data"]["max_test"] = 400
+    with pytest.raises(ValueError, match="differs from run 0 in \\['config'\\]"):
+        merge_runs([first, other], {"command": "merge"})
+    with pytest.raises(ValueError, match="at least two runs"):
+        merge_runs([first], {"command": "merge"})
+    with pytest.raises(SystemExit):
+        reports_command.main([str(quick_run), "--output", str(tmp_path / "one")])
+    assert not (tmp_path / "twice").exists() and not (tmp_path / "one").exists()
