@@ -15,6 +15,11 @@ table beside it: per run, temperature and thief, the copies claimed by the decis
 by each test, their watermark accuracy, and their watermark accuracy minus their false rate
 (on the trigger-free references for in-distribution keys; for out-of-distribution keys the
 rate the key records on the owner's reference models).
+
+`--suspects copy innocent_twin` also trains, for every thief, its innocent twin: the same
+architecture, training code, seed and queries, on the queries' true labels instead of the API's
+answers, verified as an innocent suspect (a claim there would be a false accusation against a model
+of the thief's making). `--suspects innocent_twin` trains the twins alone.
 """
 
 import argparse
@@ -62,11 +67,17 @@ def _row(run, config, seed, key, temperature, suspect, scored, extra):
     }
 
 
+SUSPECTS = ("copy", "innocent_twin")
+
+
 def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=None,
-              victim_seeds=None):
+              victim_seeds=None, suspects=("copy",)):
     """Every thief on every victim of one recipe output folder, at each API temperature.
 
     `victim_seeds` keeps the victims of those recipe seeds only (None: every seed of the run).
+    `suspects`: `"copy"`, each thief's copy trained on the API's answers; `"innocent_twin"`,
+    a model trained exactly the thief's way (architecture, code, seed, queries) on the queries'
+    true labels instead: an innocent suspect of the thief's architecture and training code.
     """
     results, config, data = load_run(run)
     if victim_seeds is not None:
@@ -103,7 +114,9 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
         if victim_seeds is not None and seed not in victim_seeds:
             continue
         folder, key = seed_key(run, seed_result)
-        queries = thief_queries(config, data, queries_data, seed=seed)
+        queries, truth = thief_queries(config, data, queries_data, seed=seed, labels=True)
+        true_answers = np.eye(data.num_classes, dtype="float32")[np.asarray(truth, "int64")]
+        twins = {}
         for temperature in temperatures:
             # The owner verifies at the API's temperature (`evaluate_suspect` reads it here).
             config_at = {**config, "serving": {**config["serving"], "temperature": float(temperature)}}
@@ -119,6 +132,27 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
             for thief_seed in thief_seeds:
                 for name in thieves:
                     thief = attacks.get_thief(name)
+                    if "innocent_twin" in suspects:
+                        start = time.perf_counter()
+                        if (thief_seed, name) not in twins:  # the same at every temperature
+                            twins[thief_seed, name] = attacks.steal(
+                                thief, None, queries, data.input_shape, data.num_classes,
+                                config["model"]["architecture"], victim_options, **recipe_thief,
+                                seed=seed + pipeline.STOLEN_SEED_OFFSET + thief_seed,
+                                answers=true_answers,
+                            ).model
+                        scored = pipeline.evaluate_suspect(
+                            f"innocent twin of {name}", twins[thief_seed, name], data, key,
+                            config_at, seed,
+                        )
+                        row = _row(run, config_at, seed, key, temperature, "innocent_twin",
+                                   scored, {"thief": name, "soft_labels": None,
+                                            "thief_seed": thief_seed, "num_queries": 0,
+                                            "seconds": round(time.perf_counter() - start, 1)})
+                        add(row)
+                        log(_line(row, seed, temperature, f"{name} (true labels, innocent)"))
+                    if "copy" not in suspects:
+                        continue
                     start = time.perf_counter()
                     copy = attacks.steal(
                         thief, api, queries, data.input_shape, data.num_classes,
@@ -134,14 +168,17 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
                         "seconds": round(time.perf_counter() - start, 1),
                     })
                     add(row)
-                    log(
-                        f"{row['run']} seed {seed} T={temperature:g} {name}: task "
-                        f"{100 * row['accuracy']:.2f}%, watermark "
-                        f"{100 * row['watermark_accuracy']:.1f}% (false rate "
-                        f"{100 * row['false_rate']:.1f}%), claimed {row['claimed']} "
-                        f"({row['seconds']} s)"
-                    )
+                    log(_line(row, seed, temperature, name))
     return rows
+
+
+def _line(row, seed, temperature, label):
+    return (
+        f"{row['run']} seed {seed} T={temperature:g} {label}: task "
+        f"{100 * row['accuracy']:.2f}%, watermark {100 * row['watermark_accuracy']:.1f}% "
+        f"(false rate {100 * row['false_rate']:.1f}%), claimed {row['claimed']} "
+        f"({row['seconds']} s)"
+    )
 
 
 def _mean_std(values, scale=100):
@@ -162,10 +199,18 @@ def _table_row(run, temperature, label, cells, tests, bold=False):
     )
 
 
+def _label(row):
+    if row["suspect"] == "independent":
+        return "independent model"
+    if row["suspect"] == "innocent_twin":
+        return f"{row['thief']}, true labels (innocent twin)"
+    return row["thief"]
+
+
 def markdown(rows):
     tests = sorted({t for r in rows for t in r["rejected"]})
     lines = [
-        "| run | T | thief | copies | claimed (decision test) | "
+        "| run | T | thief | models | claimed (decision test) | "
         + " | ".join(f"{t} H0 rejected" for t in tests)
         + " | task acc. % | watermark acc. % | watermark − false rate, points |",
         "|---|---|---|---|---|" + "---|" * len(tests) + "---|---|---|",
@@ -174,13 +219,16 @@ def markdown(rows):
     for r in rows:
         groups.setdefault((r["run"], r["temperature"]), []).append(r)
     for (run, temperature), mine in groups.items():
-        names = list(dict.fromkeys(r["thief"] or "independent model" for r in mine))
-        for name in names:
-            cells = [r for r in mine if (r["thief"] or "independent model") == name]
-            lines.append(_table_row(run, temperature, name, cells, tests))
-        soft = [r for r in mine if r["soft_labels"]]
-        hard = [r for r in mine if r["soft_labels"] is False]
-        for label, cells in (("all soft-label copies", soft), ("all top-1-label copies", hard)):
+        labels = list(dict.fromkeys(_label(r) for r in mine))
+        for label in labels:
+            cells = [r for r in mine if _label(r) == label]
+            lines.append(_table_row(run, temperature, label, cells, tests))
+        copies = [r for r in mine if r["suspect"] == "copy"]
+        soft = [r for r in copies if r["soft_labels"]]
+        hard = [r for r in copies if r["soft_labels"] is False]
+        twins = [r for r in mine if r["suspect"] == "innocent_twin"]
+        for label, cells in (("all soft-label copies", soft), ("all top-1-label copies", hard),
+                             ("all innocent twins (true labels)", twins)):
             if cells:
                 lines.append(_table_row(run, temperature, label, cells, tests, bold=True))
     return "\n".join(lines)
@@ -199,6 +247,11 @@ def main(argv=None):
     parser.add_argument("--thief-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--victim-seeds", type=int, nargs="+", default=None,
                         help="the recipe seeds whose victims are stolen (default: every seed)")
+    parser.add_argument(
+        "--suspects", nargs="+", choices=SUSPECTS, default=["copy"],
+        help="copy: each thief's copy; innocent_twin: a model trained the thief's way on the "
+        "queries' true labels (an innocent of the thief's architecture and code)",
+    )
     parser.add_argument("--output", required=True, help="JSON file (a .md table beside it)")
     args = parser.parse_args(argv)
     thieves = None if args.thieves == ["all"] else args.thieves
@@ -229,7 +282,7 @@ def main(argv=None):
                          f"Received: --victim-seeds {args.victim_seeds}")
     for run in args.runs:
         panel_run(run, thieves, args.temperatures, args.thief_seeds, on_row=save,
-                  victim_seeds=args.victim_seeds)
+                  victim_seeds=args.victim_seeds, suspects=args.suspects)
     table = markdown(rows)
     with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
         f.write(
@@ -237,7 +290,11 @@ def main(argv=None):
             "modality, or those named) steals each served victim "
             "from the same answers; the owner verifies each copy with the victim's key at the "
             "API's temperature. Claimed: kwm's decision rule; H0 rejected: each test's own "
-            f"verdict (evidence).\n\n`{command}`\n\n" + table + "\n\n| thief | what it changes |\n"
+            "verdict (evidence)."
+            + (" Innocent twins: each thief's architecture, code, seed and queries trained on "
+               "the queries' true labels instead of the API's answers (innocent suspects)."
+               if "innocent_twin" in args.suspects else "")
+            + f"\n\n`{command}`\n\n" + table + "\n\n| thief | what it changes |\n"
             "|---|---|\n" + "\n".join(f"| {n} | {attacks.get_thief(n).description} |"
                                      for n in used()) + "\n"
         )

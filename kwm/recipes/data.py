@@ -54,13 +54,17 @@ def load_queries(config, data, data_dir=None, download="auto"):
     return datasets.match_input_shape(queries, data.input_shape)
 
 
-def thief_queries(config, data, queries=None, seed=0):
-    """The inputs the thief sends: training inputs of the task or of `queries`, within the budget."""
+def thief_queries(config, data, queries=None, seed=0, labels=False):
+    """The inputs the thief sends: training inputs of the task or of `queries`, within the budget.
+
+    With `labels=True`, `(inputs, their true labels)`: what an innocent model trained the
+    thief's way on the same inputs would learn from instead of the API's answers.
+    """
     extraction = config["extraction"]
     if extraction["queries"] == "train":
-        x = data.train.x
+        x, y = data.train.x, data.train.y
     elif queries is not None and queries.name == extraction["queries"]:
-        x = queries.train.x
+        x, y = queries.train.x, queries.train.y
     else:
         raise ValueError(
             "`extraction.queries` names a dataset that was not loaded (`load_queries`). "
@@ -73,8 +77,9 @@ def thief_queries(config, data, queries=None, seed=0):
             f"Received: extraction.num_queries={budget}"
         )
     if budget:
-        x = x[np.random.default_rng(seed).choice(len(x), size=budget, replace=False)]
-    return x
+        chosen = np.random.default_rng(seed).choice(len(x), size=budget, replace=False)
+        x, y = x[chosen], y[chosen]
+    return (x, y) if labels else x
 
 
 def load_other_datasets(config, data, data_dir=None, download="auto"):

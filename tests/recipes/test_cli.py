@@ -376,6 +376,11 @@ def test_out_of_distribution_queries_and_bad_budgets(tmp_path, capsys):
     x = thief_queries(config, data, fashion, seed=0)
     assert len(x) == 300  # the budget, drawn from the other dataset's inputs
     assert np.isin(x.sum(axis=(1, 2, 3)), data.test.x.sum(axis=(1, 2, 3))).all()
+    # With their true labels (the thief panel's innocent twins train on them): the same inputs.
+    same, labels = thief_queries(config, data, fashion, seed=0, labels=True)
+    np.testing.assert_array_equal(same, x)
+    label_of = {image.tobytes(): label for image, label in zip(data.test.x, data.test.y)}
+    np.testing.assert_array_equal(labels, [label_of[image.tobytes()] for image in x])
     with pytest.raises(ValueError, match="was not loaded"):
         thief_queries(config, data, None)
     config["extraction"].update(queries="train", num_queries=10**6)
