@@ -117,6 +117,14 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
         queries, truth = thief_queries(config, data, queries_data, seed=seed, labels=True)
         true_answers = np.eye(data.num_classes, dtype="float32")[np.asarray(truth, "int64")]
         twins = {}
+
+        def train(thief, thief_seed, answers):  # the thief's copy, on whichever labels it is given
+            return attacks.steal(
+                thief, api, queries, data.input_shape, data.num_classes,
+                config["model"]["architecture"], victim_options, **recipe_thief,
+                seed=seed + pipeline.STOLEN_SEED_OFFSET + thief_seed, answers=answers,
+            )
+
         for temperature in temperatures:
             # The owner verifies at the API's temperature (`evaluate_suspect` reads it here).
             config_at = {**config, "serving": {**config["serving"], "temperature": float(temperature)}}
@@ -135,12 +143,7 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
                     if "innocent_twin" in suspects:
                         start = time.perf_counter()
                         if (thief_seed, name) not in twins:  # the same at every temperature
-                            twins[thief_seed, name] = attacks.steal(
-                                thief, None, queries, data.input_shape, data.num_classes,
-                                config["model"]["architecture"], victim_options, **recipe_thief,
-                                seed=seed + pipeline.STOLEN_SEED_OFFSET + thief_seed,
-                                answers=true_answers,
-                            ).model
+                            twins[thief_seed, name] = train(thief, thief_seed, true_answers).model
                         scored = pipeline.evaluate_suspect(
                             f"innocent twin of {name}", twins[thief_seed, name], data, key,
                             config_at, seed,
@@ -154,11 +157,7 @@ def panel_run(run, thieves, temperatures, thief_seeds=(0,), log=print, on_row=No
                     if "copy" not in suspects:
                         continue
                     start = time.perf_counter()
-                    copy = attacks.steal(
-                        thief, api, queries, data.input_shape, data.num_classes,
-                        config["model"]["architecture"], victim_options, **recipe_thief,
-                        seed=seed + pipeline.STOLEN_SEED_OFFSET + thief_seed, answers=answers,
-                    )
+                    copy = train(thief, thief_seed, answers)
                     scored = pipeline.evaluate_suspect(
                         f"copy by {name}", copy.model, data, key, config_at, seed
                     )
