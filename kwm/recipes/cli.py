@@ -7,6 +7,7 @@ import sys
 import traceback
 
 from kwm.attacks import available_attacks, resolve_attacks
+from kwm.cli import EXIT_BAD_INPUT
 from kwm.datasets import DatasetNotFoundError
 from kwm.prediction_api import InvalidPredictionError
 from kwm.recipes.config import available_recipes, load_recipe
@@ -23,10 +24,9 @@ from kwm.reports import (
 )
 from kwm.watermarks import KeyIntegrityError
 
-# Exit codes: 2 bad input (nothing written), 3 an independent model was
+# Exit codes: `EXIT_BAD_INPUT` (2) bad input (nothing written), 3 an independent model was
 # claimed (a false accusation; the report is written so it can be studied),
 # 4 the run finished but its report could not be written (the run is kept).
-EXIT_BAD_INPUT = 2
 EXIT_FALSE_ACCUSATION = 3
 EXIT_REPORT_FAILED = 4
 REPORT_ERROR_FILE = "report_error.txt"

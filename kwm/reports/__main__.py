@@ -22,11 +22,10 @@ import os
 import shutil
 import sys
 
+from kwm.cli import EXIT_BAD_INPUT
 from kwm.reports.provenance import code_provenance
 from kwm.reports.report import write_json, write_run_report
 from kwm.reports.staging import staged_directory
-
-EXIT_BAD_INPUT = 2
 
 
 def _read(run):
